@@ -1,0 +1,1 @@
+"""md stage of incipient."""

@@ -1,0 +1,1 @@
+"""plotting stage of incipient."""

@@ -1,0 +1,1 @@
+"""potentials stage of incipient."""
