@@ -81,13 +81,22 @@ class MTP(Calculator):
         offsets, nbr, vecs = neighbor_list(positions, cell, pbc, self.model.cutoff_A)
         t = self.tables
         if self.backend == "numba":
-            from incipient.potentials.mtp_kernel import forces_and_virials, site_energies_and_gradients
+            import numba
 
-            E, G = site_energies_and_gradients(
-                offsets, nbr, vecs, types, t.radial_coeffs, t.min_dist, t.max_dist, t.scaling,
-                t.mono_parent, t.mono_dir, t.mono_pow, t.mono_lower, t.basic_mu, t.basic_mono,
-                t.times, t.times_mult, t.n_moments, t.mapping, t.moment_coeffs, t.species_coeffs,
-            )
+            from incipient.potentials.mtp_kernel import BLOCK, forces_and_virials, site_energies_and_gradients
+
+            # one thread for small cells: a block of atoms per thread is the unit of work
+            threads = numba.get_num_threads()
+            if len(types) < 8 * BLOCK * threads:
+                numba.set_num_threads(1)
+            try:
+                E, G = site_energies_and_gradients(
+                    offsets, nbr, vecs, types, t.radial_coeffs, t.min_dist, t.max_dist, t.scaling,
+                    t.mono_parent, t.mono_dir, t.mono_pow, t.mono_lower, t.basic_mu, t.basic_mono,
+                    t.times, t.times_mult, t.n_moments, t.mapping, t.moment_coeffs, t.species_coeffs,
+                )
+            finally:
+                numba.set_num_threads(threads)
             F, W = forces_and_virials(offsets, nbr, vecs, G, len(types), virials)
         else:
             from incipient.potentials.mtp_numpy import evaluate
