@@ -1,0 +1,171 @@
+"""The study as a dependency graph of cached stages: run in order, skip what is already done.
+
+Own code (a dozen lines of topological ordering and hashing; a workflow engine would be a heavy
+dependency for this). Each stage writes into its own folder and finishes by writing
+``done.json`` atomically: its cache key (a hash of its configuration sections, its
+dependencies' keys and the incipient version), a JSON summary and provenance (inputs, package
+versions, seeds, wall time). A rerun skips every stage whose key is unchanged; a stage killed
+half-way has no ``done.json`` and runs again (the MD stage resumes from its checkpoints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incipient import __version__
+from incipient.results import atomic_write_text
+from incipient.workflows.config import StudyConfig
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a study: ``func(ctx) -> summary dict`` (JSON-able), run after ``deps``."""
+
+    name: str
+    deps: tuple[str, ...]
+    sections: tuple[str, ...]
+    func: Callable[[StageContext], dict]
+    description: str = ""
+
+
+@dataclass
+class StageContext:
+    config: StudyConfig
+    root: Path
+    dir: Path
+    inputs: dict[str, dict] = field(default_factory=dict)
+    scheduler: str | None = None
+    progress: bool = True
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / stage
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"incipient": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "ase", "numba", "phonopy", "phono3py", "hiphive", "h5py", "gemmi"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def order(stages: dict[str, Stage], wanted: list[str]) -> list[str]:
+    """Wanted stages and everything they depend on, dependencies first."""
+    seen: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        if name not in stages:
+            raise ValueError(f"unknown stage {name!r}; known: {', '.join(stages)}")
+        if name in visiting:
+            raise ValueError(f"stage dependency cycle through {name!r}")
+        visiting.add(name)
+        for d in stages[name].deps:
+            visit(d)
+        visiting.discard(name)
+        seen.append(name)
+
+    for w in wanted:
+        visit(w)
+    return seen
+
+
+def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str]) -> str:
+    payload = {"stage": stage.name, "version": __version__, "sections": config.section_hash(*stage.sections) if stage.sections else "",
+               "deps": {d: dep_keys[d] for d in stage.deps}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fingerprint(key: str, summary: dict) -> str:
+    """What dependants see of a finished stage: its key and its results (a rerun that changes
+    its results invalidates them; an identical rerun does not)."""
+    text = json.dumps({"key": key, "summary": summary}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    key: str
+    status: str  # "ran", "cached", "failed", "skipped"
+    wall_s: float
+    summary: dict[str, Any]
+    error: str = ""
+
+
+def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted: list[str], *,
+              force: tuple[str, ...] = (), scheduler: str | None = None, progress: bool = True,
+              log: Callable[[str], None] = print, keep_going: bool = True) -> list[StageOutcome]:
+    """Run ``wanted`` stages (and their dependencies) under ``root``; reuse finished ones."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    keys: dict[str, str] = {}
+    summaries: dict[str, dict] = {}
+    failed: set[str] = set()
+    outcomes: list[StageOutcome] = []
+    for name in order(stages, wanted):
+        st = stages[name]
+        if any(d in failed for d in st.deps):
+            failed.add(name)
+            outcomes.append(StageOutcome(name, "", "skipped", 0.0, {}, "a dependency failed"))
+            log(f"[{name}] skipped: a dependency failed")
+            continue
+        key = stage_key(st, config, keys)
+        keys[name] = key
+        d = root / name
+        done = d / "done.json"
+        if done.exists() and name not in force:
+            try:
+                rec = json.loads(done.read_text())
+            except json.JSONDecodeError:
+                rec = {}
+            if rec.get("key") == key:
+                summaries[name] = rec["summary"]
+                keys[name] = _fingerprint(key, rec["summary"])
+                outcomes.append(StageOutcome(name, key, "cached", 0.0, rec["summary"]))
+                log(f"[{name}] up to date (cached)")
+                continue
+        d.mkdir(parents=True, exist_ok=True)
+        ctx = StageContext(config=config, root=root, dir=d, inputs={x: summaries[x] for x in st.deps},
+                           scheduler=scheduler, progress=progress)
+        log(f"[{name}] running: {st.description}")
+        t0 = time.perf_counter()
+        started = time.strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            summary = st.func(ctx) or {}
+        except Exception as exc:  # a stage failure is reported, later independent stages still run
+            if not keep_going:
+                raise
+            failed.add(name)
+            msg = f"{type(exc).__name__}: {exc}"
+            outcomes.append(StageOutcome(name, key, "failed", time.perf_counter() - t0, {}, msg))
+            atomic_write_text(d / "error.txt", msg + "\n")
+            log(f"[{name}] FAILED: {msg}")
+            continue
+        wall = time.perf_counter() - t0
+        rec = {"key": key, "stage": name, "summary": summary,
+               "provenance": {"config": {s: config.to_dict()[s] for s in st.sections}, "inputs": {x: keys[x] for x in st.deps},
+                              "versions": _versions(), "started": started, "wall_s": wall}}
+        atomic_write_text(done, json.dumps(rec, indent=1, default=str))
+        (d / "error.txt").unlink(missing_ok=True)
+        summaries[name] = summary
+        keys[name] = _fingerprint(key, summary)
+        outcomes.append(StageOutcome(name, key, "ran", wall, summary))
+        log(f"[{name}] done in {wall:.1f} s")
+    return outcomes
