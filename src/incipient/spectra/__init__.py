@@ -1,1 +1,10 @@
-"""spectra stage of incipient."""
+"""spectra stage of incipient: S(Q,w) from MD, harmonic S(Q,E), resolution and DHO fits."""
+
+from incipient.spectra.dho import fit_dho, load_scan_csv
+from incipient.spectra.harmonic import harmonic_sqe
+from incipient.spectra.paths import PAPER_PATHS, commensurate_path
+from incipient.spectra.resolution import Resolution, convolve
+from incipient.spectra.sqw import sqw
+
+__all__ = ["PAPER_PATHS", "Resolution", "commensurate_path", "convolve", "fit_dho",
+           "harmonic_sqe", "load_scan_csv", "sqw"]
