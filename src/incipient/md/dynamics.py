@@ -227,7 +227,6 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         os.replace(tmp, log_path)
 
     def fail(msg):
-        writer.flush()
         writer.close()
         if bar is not None:
             bar.close()
@@ -278,8 +277,8 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
                 e_tot_i = e_i + 0.5 * masses * (vel * vel).sum(1)
                 j_conv = (v_fs * e_tot_i[:, None]).sum(0)
                 j_vir = -np.einsum("iab,ib->a", W, v_fs)
-                writer._append(writer._series("observables/heat_current_conv_eV_A_fs", (3,), "eV*angstrom/fs"), step, step * timestep_fs, j_conv)
-                writer._append(writer._series("observables/heat_current_virial_eV_A_fs", (3,), "eV*angstrom/fs"), step, step * timestep_fs, j_vir)
+                writer.append_observable("heat_current_conv_eV_A_fs", step, j_conv, "eV*angstrom/fs")
+                writer.append_observable("heat_current_virial_eV_A_fs", step, j_vir, "eV*angstrom/fs")
             if step % checkpoint_every == 0 or step == total_steps:
                 checkpoint()
             if bar is not None:

@@ -125,7 +125,8 @@ class H5MDWriter:
 
     Layout: ``/particles/all/{position,velocity,species,box}`` and ``/observables/NAME``,
     each time series with ``step``, ``time`` (fs) and ``value`` as H5MD prescribes.
-    ``flush()`` makes everything appended so far durable on disk.
+    Rows are queued in memory and written in blocks; ``flush()`` makes everything appended so
+    far durable on disk.
     """
 
     def __init__(self, path: str | os.PathLike, numbers, cell, dt_fs: float, *, mode: str = "w",
@@ -137,6 +138,9 @@ class H5MDWriter:
         self.dt_fs = float(dt_fs)
         self._chunk = int(chunk_frames)
         self._compression = compression
+        self._pending: dict[str, tuple] = {}
+        self._n_pending = 0
+        self._max_pending = 4096  # rows held in memory before they are written
         self.f = h5py.File(self.path, mode)
         f = self.f
         if "h5md" not in f:
@@ -174,14 +178,26 @@ class H5MDWriter:
         g["value"].attrs["unit"] = unit
         return g
 
-    @staticmethod
-    def _append(g, step: int, time_fs: float, value) -> None:
-        n = g["step"].shape[0]
-        for name in ("step", "time", "value"):
-            g[name].resize(n + 1, axis=0)
-        g["step"][n] = step
-        g["time"][n] = time_fs
-        g["value"][n] = value
+    def _append(self, g, step: int, time_fs: float, value) -> None:
+        """Queue one (step, time, value) row for series ``g``; written by ``flush()``."""
+        self._pending.setdefault(g.name, (g, []))[1].append((step, time_fs, np.array(value, dtype=float)))
+        self._n_pending += 1
+        if self._n_pending >= self._max_pending:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        for g, rows in self._pending.values():
+            if not rows:
+                continue
+            n = g["step"].shape[0]
+            k = len(rows)
+            for name in ("step", "time", "value"):
+                g[name].resize(n + k, axis=0)
+            g["step"][n:] = [r[0] for r in rows]
+            g["time"][n:] = [r[1] for r in rows]
+            g["value"][n:] = np.stack([r[2] for r in rows])
+        self._pending = {}
+        self._n_pending = 0
 
     def append(self, step: int, positions, velocities=None, **observables) -> None:
         """Append one frame: unwrapped positions (A), velocities (A/fs), observables (arrays)."""
@@ -193,8 +209,14 @@ class H5MDWriter:
             value = np.asarray(value, dtype=float)
             self._append(self._series(f"observables/{name}", value.shape, ""), step, time_fs, value)
 
+    def append_observable(self, name: str, step: int, value, unit: str = "") -> None:
+        """Append one value of a time series ``/observables/NAME`` (e.g. the heat current)."""
+        value = np.asarray(value, dtype=float)
+        self._append(self._series(f"observables/{name}", value.shape, unit), step, step * self.dt_fs, value)
+
     def truncate_after(self, step: int) -> None:
         """Drop frames with step > ``step`` (used when resuming from a checkpoint)."""
+        self._write_pending()
         def visit(g):
             s = g["step"][:]
             keep = int(np.searchsorted(s, step, side="right"))
@@ -207,10 +229,13 @@ class H5MDWriter:
             visit(self.f["observables"][name])
 
     def flush(self) -> None:
+        """Write queued rows and flush the file: everything appended so far is on disk."""
+        self._write_pending()
         self.f.flush()
 
     def close(self) -> None:
         if self.f:
+            self._write_pending()
             self.f.close()
 
     def __enter__(self):

@@ -1,0 +1,73 @@
+"""Write the study report: one self-contained HTML page (figures embedded as PNG, tables, provenance).
+
+Own code (plain HTML; no templating dependency). Each stage's summary may carry ``figures``
+(paths of PNGs relative to the study folder, with captions), ``comparisons`` (rows
+``[quantity, this run, paper, unit, note]``) and ``text`` (a short paragraph).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+
+from incipient import __version__
+from incipient.results import atomic_write_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3} figure{display:inline-block;margin:.5em;vertical-align:top;max-width:520px}
+figure img{max-width:520px;border:1px solid #eee} figcaption{font-size:.85em;color:#444}
+.status-ran{color:#16691b}.status-cached{color:#555}.status-failed{color:#b00020}.status-skipped{color:#b06000}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}
+"""
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}">'
+
+
+def write_report(root: Path, config, outcomes, *, title: str | None = None) -> Path:
+    root = Path(root)
+    title = title or f"incipient study: {config.name}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f"<p>incipient {__version__}; written {time.strftime('%Y-%m-%d %H:%M:%S')}; results folder <code>{html.escape(str(root.resolve()))}</code>.</p>"]
+    # the comparison table first: every number the paper states that this run computed
+    rows = []
+    for o in outcomes:
+        for r in o.summary.get("comparisons", []) if o.summary else []:
+            rows.append((o.name, *r))
+    if rows:
+        parts.append("<h2>This run vs the paper</h2><table><tr><th>stage</th><th>quantity</th><th>this run</th><th>paper</th><th>unit</th><th>note</th></tr>")
+        for r in rows:
+            cells = list(r) + [""] * (6 - len(r))
+            parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells[:6]) + "</tr>")
+        parts.append("</table>")
+    parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>status</th><th>wall time (s)</th><th>note</th></tr>")
+    for o in outcomes:
+        parts.append(f"<tr><td>{o.name}</td><td class='status-{o.status}'>{o.status}</td><td>{o.wall_s:.1f}</td><td>{html.escape(o.error)}</td></tr>")
+    parts.append("</table>")
+    for o in outcomes:
+        s = o.summary or {}
+        if not (s.get("figures") or s.get("text") or s.get("comparisons")):
+            continue
+        parts.append(f"<h2>{html.escape(o.name)}</h2>")
+        if s.get("text"):
+            parts.append(f"<p>{html.escape(s['text'])}</p>")
+        for fig in s.get("figures", []):
+            p = root / fig["path"]
+            if p.exists():
+                parts.append(f"<figure>{_img(p)}<figcaption>{html.escape(fig.get('caption', ''))}</figcaption></figure>")
+    parts.append("<h2>Provenance</h2><p>Configuration of this run:</p>")
+    parts.append(f"<pre>{html.escape(json.dumps(config.to_dict(), indent=1))}</pre>")
+    parts.append("<p>Each stage folder holds <code>done.json</code> with its inputs, package versions, seeds and timing.</p>")
+    parts.append("<p>Reference: Li et al. (2025), Incipient ionic conductors: CsCu2I3 (the paper reproduced here); its open data (MTP, force constants, CIFs) ship with incipient.</p></body></html>")
+    out = root / "report.html"
+    atomic_write_text(out, "\n".join(parts))
+    return out
