@@ -27,6 +27,7 @@ class StructureConfig:
     builtin: str = "CsCu2I3"  # "CsCu2I3" or "" when ``file`` is given
     file: str = ""
     repeat: tuple = (2, 2, 4)  # conventional-cell supercell for MD
+    relax_fmax_eV_A: float = 0.002
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class MDConfig:
 @dataclass(frozen=True)
 class MigrationConfig:
     species: str = "Cu"
+    min_residence_fs: float = 100.0
+    neb_repeat: tuple = (1, 1, 2)  # supercell of the relaxed conventional cell for the NEB
+    neb_images: int = 5
+    neb_fmax_eV_A: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ PRESETS: dict[str, dict] = {
     # the paper's sizes and lengths (for a cluster or GPU node; days on 2 cores)
     "paper": {
         "structure": {"repeat": [3, 3, 5]},
+        "migration": {"neb_repeat": [2, 2, 2], "neb_images": 7, "neb_fmax_eV_A": 0.02},
         "md": {"temperatures_K": [300, 450, 600], "timestep_fs": 2.0, "nvt_ps": 2000, "nve_ps": 2000,
                "save_every": 50, "heat_current_every": 1, "seeds": [0]},
         "force_constants": {"n_snapshots": 200, "cutoffs_A": [8.0, 6.0, 5.2]},

@@ -33,6 +33,7 @@ class Stage:
     sections: tuple[str, ...]
     func: Callable[[StageContext], dict]
     description: str = ""
+    optional: tuple[str, ...] = ()  # used (run first, passed as inputs) only when also requested
 
 
 @dataclass
@@ -63,8 +64,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def effective_deps(stages: dict[str, Stage], wanted: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each stage's dependencies, with its optional ones when those were requested too."""
+    return {n: st.deps + tuple(o for o in st.optional if o in wanted and o in stages) for n, st in stages.items()}
+
+
 def order(stages: dict[str, Stage], wanted: list[str]) -> list[str]:
     """Wanted stages and everything they depend on, dependencies first."""
+    deps = effective_deps(stages, wanted)
     seen: list[str] = []
     visiting: set[str] = set()
 
@@ -76,7 +83,7 @@ def order(stages: dict[str, Stage], wanted: list[str]) -> list[str]:
         if name in visiting:
             raise ValueError(f"stage dependency cycle through {name!r}")
         visiting.add(name)
-        for d in stages[name].deps:
+        for d in deps[name]:
             visit(d)
         visiting.discard(name)
         seen.append(name)
@@ -86,9 +93,9 @@ def order(stages: dict[str, Stage], wanted: list[str]) -> list[str]:
     return seen
 
 
-def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str]) -> str:
+def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str], deps: tuple[str, ...]) -> str:
     payload = {"stage": stage.name, "version": __version__, "sections": config.section_hash(*stage.sections) if stage.sections else "",
-               "deps": {d: dep_keys[d] for d in stage.deps}}
+               "deps": {d: dep_keys[d] for d in deps}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -119,14 +126,16 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
     summaries: dict[str, dict] = {}
     failed: set[str] = set()
     outcomes: list[StageOutcome] = []
+    deps_of = effective_deps(stages, wanted)
     for name in order(stages, wanted):
         st = stages[name]
-        if any(d in failed for d in st.deps):
+        deps = deps_of[name]
+        if any(d in failed for d in deps):
             failed.add(name)
             outcomes.append(StageOutcome(name, "", "skipped", 0.0, {}, "a dependency failed"))
             log(f"[{name}] skipped: a dependency failed")
             continue
-        key = stage_key(st, config, keys)
+        key = stage_key(st, config, keys, deps)
         keys[name] = key
         d = root / name
         done = d / "done.json"
@@ -142,7 +151,7 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
                 log(f"[{name}] up to date (cached)")
                 continue
         d.mkdir(parents=True, exist_ok=True)
-        ctx = StageContext(config=config, root=root, dir=d, inputs={x: summaries[x] for x in st.deps},
+        ctx = StageContext(config=config, root=root, dir=d, inputs={x: summaries[x] for x in deps},
                            scheduler=scheduler, progress=progress)
         log(f"[{name}] running: {st.description}")
         t0 = time.perf_counter()
@@ -160,7 +169,7 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
             continue
         wall = time.perf_counter() - t0
         rec = {"key": key, "stage": name, "summary": summary,
-               "provenance": {"config": {s: config.to_dict()[s] for s in st.sections}, "inputs": {x: keys[x] for x in st.deps},
+               "provenance": {"config": {s: config.to_dict()[s] for s in st.sections}, "inputs": {x: keys[x] for x in deps},
                               "versions": _versions(), "started": started, "wall_s": wall}}
         atomic_write_text(done, json.dumps(rec, indent=1, default=str))
         (d / "error.txt").unlink(missing_ok=True)

@@ -17,13 +17,15 @@ def build_stages() -> dict[str, Stage]:
         ("migration", ("md",), ("migration",), getattr(s, "stage_migration", None), "MSD, diffusion, hops by pathway"),
         ("barriers", ("relax",), ("potential", "migration"), getattr(s, "stage_barriers", None), "NEB barriers of the x, z and MID hops"),
         ("force_constants", ("md",), ("force_constants",), getattr(s, "stage_force_constants", None), "effective force constants from MD snapshots"),
-        ("spectra", ("md", "force_constants"), (), s.stage_spectra, "VACF DOS and S(Q,w)"),
+        ("spectra", ("md",), (), s.stage_spectra, "VACF DOS and S(Q,w)", ("force_constants",)),
         ("kappa_bte", ("force_constants",), ("kappa",), getattr(s, "stage_kappa_bte", None), "Wigner conductivity (phono3py)"),
         ("kappa_gk", ("md",), (), getattr(s, "stage_kappa_gk", None), "Green-Kubo conductivity from the NVE heat currents"),
         ("mem", (), ("mem",), getattr(s, "stage_mem", None), "maximum-entropy densities from the measured CIFs"),
-        ("classify", ("migration", "spectra", "kappa_bte", "kappa_gk"), (), getattr(s, "stage_classify", None), "conductor class"),
+        ("classify", ("migration",), (), getattr(s, "stage_classify", None), "conductor class",
+         ("spectra", "kappa_bte", "kappa_gk")),
     ]
-    return {name: Stage(name, deps, sections, func, desc) for name, deps, sections, func, desc in table if func is not None}
+    return {row[0]: Stage(row[0], row[1], row[2], row[3], row[4], row[5] if len(row) > 5 else ())
+            for row in table if row[3] is not None}
 
 
 def run_study(config: StudyConfig | str | Path | None = None, *, preset: str = "quick", output_dir: str | Path | None = None,
