@@ -1,4 +1,4 @@
-"""Heat transport: Green-Kubo analysis of MD heat currents, power-law fits, Dask ensembles."""
+"""Heat transport: Wigner (phono3py) and Green-Kubo conductivity, lifetime regimes, power-law fits, ensembles."""
 
 from incipient.transport.ensemble import run_ensemble
 from incipient.transport.fits import PowerLawFit, fit_power_law
@@ -9,6 +9,13 @@ from incipient.transport.green_kubo import (
     kappa_vs_fstar,
     kappa_vs_run_length,
     kappa_vs_supercell,
+)
+from incipient.transport.lifetimes import LifetimeRegimes, classify_lifetimes, from_wigner
+from incipient.transport.wigner import (
+    WignerResult,
+    symmetrize_tensor,
+    wigner_conductivity,
+    wigner_from_phono3py,
 )
 
 __all__ = [
@@ -21,4 +28,11 @@ __all__ = [
     "kappa_vs_run_length",
     "kappa_vs_supercell",
     "run_ensemble",
+    "LifetimeRegimes",
+    "classify_lifetimes",
+    "from_wigner",
+    "WignerResult",
+    "symmetrize_tensor",
+    "wigner_conductivity",
+    "wigner_from_phono3py",
 ]

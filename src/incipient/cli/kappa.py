@@ -1,0 +1,158 @@
+"""``incipient kappa``: force-constant fits, stability checks and Wigner thermal conductivity.
+
+Thin layer over :mod:`incipient.lattice.fit`, :mod:`incipient.lattice.phonons`,
+:mod:`incipient.transport.wigner` and :mod:`incipient.transport.lifetimes`. Subcommands:
+
+* ``fit``       hiPhive fit of fc2/fc3 to snapshots (extxyz with forces) -> fc2.hdf5, fc3.hdf5,
+  FORCE_CONSTANTS_2ND, fit.json
+* ``stability`` imaginary modes of an fc2
+* ``wigner``    kappa_p + kappa_c (phono3py SMM19 RTA) from an fc2 and an fc3 (default: the
+  paper's ShengBTE FORCE_CONSTANTS_3RD on the CONTROL0 cell)
+
+Results are printed as JSON (diagonal components) and saved in full with ``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+_DATA = resources.files("incipient") / "data" / "CsCu2I3"
+
+
+def _primitive(args):
+    if getattr(args, "primitive", None):
+        from ase.io import read
+
+        return read(args.primitive), None
+    from incipient.lattice.shengbte_control import read_shengbte_control
+
+    return read_shengbte_control(args.control)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+
+    def cell_args(p):
+        p.add_argument("--control", default=str(_DATA / "CONTROL0"),
+                       help="ShengBTE CONTROL file giving the primitive cell (default: paper's CONTROL0)")
+        p.add_argument("--primitive", help="primitive cell file readable by ASE (overrides --control)")
+        p.add_argument("--symprec", type=float, default=1e-3)
+
+    p = sub.add_parser("wigner", help="Wigner conductivity kappa_p + kappa_c")
+    cell_args(p)
+    p.add_argument("--fc2", required=True, help="FORCE_CONSTANTS(_2ND) or fc2.hdf5 for the phonon supercell")
+    p.add_argument("--fc2-supercell", type=int, nargs=3, help="fc2 supercell (default: --supercell)")
+    p.add_argument("--fc3", default=str(_DATA / "FORCE_CONSTANTS_3RD"),
+                   help="ShengBTE FORCE_CONSTANTS_3RD or phono3py fc3.hdf5 (default: paper's)")
+    p.add_argument("--supercell", type=int, nargs=3, help="fc3 supercell (default: CONTROL scell)")
+    p.add_argument("--mesh", type=int, nargs=3, default=[6, 6, 6])
+    p.add_argument("--temperatures", type=float, nargs="+", default=[300.0])
+    p.add_argument("--smearing", choices=["tetrahedron", "gaussian"], default="tetrahedron")
+    p.add_argument("--sigma-THz", type=float)
+    p.add_argument("--no-isotope", action="store_true")
+    p.add_argument("--no-symmetrize", action="store_true")
+    p.add_argument("--output", help="save the full WignerResult as JSON")
+    p.add_argument("--plot", help="save the spectral/cumulative/T figure (PNG)")
+    p.add_argument("--lifetimes-plot", help="save the lifetime-regime figure (PNG, first temperature)")
+
+    p = sub.add_parser("fit", help="fit fc2 (and fc3) to snapshots with hiPhive")
+    cell_args(p)
+    p.add_argument("--ideal", required=True, help="ideal supercell file (ASE-readable)")
+    p.add_argument("--snapshots", required=True, help="snapshots with forces (e.g. extxyz)")
+    p.add_argument("--cutoffs", type=float, nargs="+", default=[8.0, 6.0, 5.2])
+    p.add_argument("--method", default="least-squares")
+    p.add_argument("--test-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--outdir", required=True)
+
+    p = sub.add_parser("stability", help="list imaginary modes of an fc2")
+    cell_args(p)
+    p.add_argument("--fc2", required=True)
+    p.add_argument("--supercell", type=int, nargs=3, help="fc2 supercell (default: CONTROL scell)")
+    p.add_argument("--mesh", type=int, nargs=3, default=[4, 4, 4])
+
+
+def _scell(args, settings, name="supercell"):
+    v = getattr(args, name, None)
+    if v:
+        return v
+    if settings and "scell" in settings:
+        return list(settings["scell"])
+    raise ValueError(f"--{name.replace('_', '-')} is required without a CONTROL file")
+
+
+def run(args) -> int:
+    if args.action == "wigner":
+        from incipient.transport.lifetimes import from_wigner
+        from incipient.transport.wigner import wigner_conductivity
+
+        prim, settings = _primitive(args)
+        sc = _scell(args, settings)
+        res = wigner_conductivity(
+            prim, args.fc2, args.fc3, supercell_matrix=sc, phonon_supercell_matrix=args.fc2_supercell or sc,
+            mesh=args.mesh, temperatures_K=args.temperatures, smearing=args.smearing, sigma_THz=args.sigma_THz,
+            is_isotope=not args.no_isotope, symmetrize=not args.no_symmetrize, symprec=args.symprec)
+        lt = from_wigner(res)
+        if args.output:
+            res.save(args.output)
+        if args.plot or args.lifetimes_plot:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            if args.plot:
+                res.plot().savefig(args.plot, dpi=120)
+            if args.lifetimes_plot:
+                lt.plot().savefig(args.lifetimes_plot, dpi=120)
+        d = res.diagonal()
+        print(json.dumps({
+            "temperatures_K": res.temperatures_K.tolist(), "mesh": res.mesh.tolist(), "smearing": res.smearing,
+            "kappa_p_W_mK_xyz": d["p"].tolist(), "kappa_c_W_mK_xyz": d["c"].tolist(),
+            "kappa_tot_avg_W_mK": d["tot"].mean(axis=1).tolist(),
+            "alpha_p": res.alpha_p.tolist(), "alpha_c": res.alpha_c.tolist(),
+            "fraction_modes_particle_wave_overdamped": lt.fraction_modes.tolist(),
+            "timings_s": res.timings_s}, indent=1))
+        return 0
+    if args.action == "fit":
+        from ase.io import read
+
+        from incipient.lattice.fit import fit_force_constants, to_phono3py_order
+        from incipient.lattice.phonons import make_phono3py
+        from incipient.lattice.phonopy_io import write_fc2, write_fc3_hdf5
+        from incipient.lattice.shengbte import write_shengbte_fc2
+
+        prim, _ = _primitive(args)
+        ideal = read(args.ideal)
+        snaps = read(args.snapshots, index=":")
+        res = fit_force_constants(ideal, snaps, prim, cutoffs_A=args.cutoffs, fit_method=args.method,
+                                  test_fraction=args.test_fraction, rng=args.seed, symprec=args.symprec)
+        # write in phono3py's atom order for the supercell matrix that maps prim onto ideal
+        smat = np.rint(np.array(ideal.cell) @ np.linalg.inv(np.array(prim.cell))).astype(int).T
+        ph3 = make_phono3py(prim, smat, symprec=args.symprec)
+        fc2, fc3 = to_phono3py_order(res, ideal, ph3)
+        out = Path(args.outdir)
+        files = {"fc2": str(write_fc2(out / "fc2.hdf5", fc2))}
+        if fc3 is not None:
+            files["fc3"] = str(write_fc3_hdf5(out / "fc3.hdf5", fc3, p2s_map=np.asarray(ph3.primitive.p2s_map)))
+        files["FORCE_CONSTANTS_2ND"] = str(write_shengbte_fc2(out / "FORCE_CONSTANTS_2ND", fc2))
+        files["fit"] = str(res.save(out / "fit.json"))
+        print(json.dumps({"n_parameters": res.n_parameters, "rmse_train_eV_A": res.rmse_train_eV_A,
+                          "rmse_test_eV_A": res.rmse_test_eV_A, "r2_test": res.r2_test,
+                          "supercell_matrix": smat.tolist(), "files": files}, indent=1))
+        return 0
+    if args.action == "stability":
+        from incipient.lattice.phonons import check_stability, make_phonopy
+        from incipient.lattice.phonopy_io import read_fc2
+
+        prim, settings = _primitive(args)
+        ph = make_phonopy(prim, _scell(args, settings), read_fc2(args.fc2), symprec=args.symprec)
+        modes = check_stability(ph, mesh=args.mesh)
+        print(json.dumps({"n_imaginary": len(modes), "stable": not modes,
+                          "modes": [{"q": np.round(q, 6).tolist(), "freq_THz": f} for q, f in modes[:50]]},
+                         indent=1))
+        return 0
+    raise ValueError(f"unknown action {args.action!r}")

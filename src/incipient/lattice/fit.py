@@ -1,0 +1,253 @@
+"""Fit (temperature-effective) 2nd/3rd/4th-order force constants to supercell snapshots with hiPhive.
+
+Wraps hiPhive (cluster space, symmetry-adapted parameters, fit matrix) and trainstation (the
+linear solvers: least-squares, ardr, rfe, lasso, ...). Own code only for the bookkeeping the
+paper's workflow needs: a hold-out split by *snapshot* (not by force row, so the test error is an
+honest out-of-sample error), and export of fc3 in phono3py's compact layout
+(n_prim, N, N, 3, 3, 3) straight from hiPhive's sorted cluster dictionary, without ever building
+the dense N^3 array (7 GB for 324 atoms).
+
+Fitting to snapshots of MD at temperature T gives temperature-effective force constants
+(as in TDEP/hiPhive's "effective harmonic models"); this is how the paper obtains a stable
+300 K fc2 for CsCu2I3, whose 0 K harmonic fc2 has imaginary Cu modes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from incipient.results import Result
+
+__all__ = ["FitResult", "compact_fc3_from_hiphive", "fit_force_constants", "to_phono3py_order"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult(Result):
+    """Force constants fitted with hiPhive.
+
+    Attributes
+    ----------
+    fc2 : (N, N, 3, 3) eV/A^2, phonopy full layout for the ideal supercell.
+    fc3 : (n_prim, N, N, 3, 3, 3) eV/A^3, phono3py compact layout (None if order 3 not fitted).
+    p2s_map : (n_prim,) supercell indices of the primitive atoms (phono3py's p2s_map).
+    cutoffs_A : cluster cutoffs per order (2, 3, ...).
+    fit_method : trainstation method name.
+    n_parameters : number of independent symmetry-adapted parameters.
+    n_snapshots_train, n_snapshots_test : snapshots used to fit / held out.
+    rmse_train_eV_A, rmse_test_eV_A : force RMSE on training / held-out snapshots (eV/A).
+    r2_test : coefficient of determination of the held-out forces (NaN if no test snapshots).
+    fcp : the hiPhive ForceConstantPotential (not saved by ``save``; use ``fcp.write``).
+    """
+
+    fc2: np.ndarray
+    fc3: np.ndarray | None
+    p2s_map: np.ndarray
+    cutoffs_A: tuple[float, ...]
+    fit_method: str
+    n_parameters: int
+    n_snapshots_train: int
+    n_snapshots_test: int
+    rmse_train_eV_A: float
+    rmse_test_eV_A: float
+    r2_test: float
+    fcp: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.pop("fcp")
+        return d
+
+    def write_phonopy(self, folder: str | os.PathLike) -> dict[str, Path]:
+        """Write fc2.hdf5 (full) and, if fitted, compact fc3.hdf5 into ``folder``."""
+        from incipient.lattice.phonopy_io import write_fc2, write_fc3_hdf5
+
+        folder = Path(folder)
+        out = {"fc2": write_fc2(folder / "fc2.hdf5", self.fc2)}
+        if self.fc3 is not None:
+            out["fc3"] = write_fc3_hdf5(folder / "fc3.hdf5", self.fc3, p2s_map=self.p2s_map)
+        return out
+
+    def plot(self):
+        """Bar chart of train/test force RMSE; returns the Figure."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(3.5, 3), constrained_layout=True)
+        ax.bar(["train", "test"], [self.rmse_train_eV_A, self.rmse_test_eV_A], color=["C0", "C1"])
+        ax.set_ylabel("force RMSE (eV/A)")
+        ax.set_title(f"{self.fit_method}, cutoffs {self.cutoffs_A}, R2_test={self.r2_test:.3f}", fontsize=8)
+        return fig
+
+
+def compact_fc3_from_hiphive(fcs, p2s_map: Sequence[int]) -> np.ndarray:
+    """hiPhive ForceConstants -> phono3py compact fc3 (n_prim, N, N, 3, 3, 3) without the dense array.
+
+    Each sorted cluster (a, b, c) and all its index permutations are placed where the first atom
+    is a primitive atom; tensor axes are permuted with the atoms.
+    """
+    p2s_map = np.asarray(p2s_map, dtype=int)
+    n = fcs.n_atoms
+    where = {int(s): p for p, s in enumerate(p2s_map)}
+    out = np.zeros((len(p2s_map), n, n, 3, 3, 3))
+    perms = list(itertools.permutations(range(3)))
+    for cluster, tensor in fcs.get_fc_dict(order=3).items():
+        if len(cluster) != 3:
+            continue
+        for perm in perms:
+            c = tuple(cluster[q] for q in perm)
+            p = where.get(c[0])
+            if p is not None:
+                out[p, c[1], c[2]] = np.transpose(tensor, perm)
+    return out
+
+
+def _as_snapshots(snapshots, ideal_supercell):
+    """Accept a list of Atoms with forces or a (displacements, forces) pair -> list of Atoms."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    if isinstance(snapshots, tuple) and len(snapshots) == 2:
+        disps, forces = (np.asarray(a, dtype=float) for a in snapshots)
+        n = len(ideal_supercell)
+        if disps.ndim != 3 or disps.shape[1:] != (n, 3) or forces.shape != disps.shape:
+            raise ValueError(f"(displacements, forces) must both have shape (n_snap, {n}, 3), "
+                             f"got {disps.shape} and {forces.shape}")
+        out = []
+        for u, f in zip(disps, forces, strict=True):
+            a = ideal_supercell.copy()
+            a.positions = ideal_supercell.positions + u
+            a.calc = SinglePointCalculator(a, forces=f)
+            out.append(a)
+        return out
+    out = list(snapshots)
+    if not out:
+        raise ValueError("no snapshots given")
+    conv = []
+    for k, a in enumerate(out):
+        if len(a) != len(ideal_supercell):
+            raise ValueError(f"snapshot {k} has {len(a)} atoms, ideal supercell {len(ideal_supercell)}")
+        if a.calc is None:
+            raise ValueError(f"snapshot {k} carries no forces (atoms.calc is None)")
+        b = a.copy()
+        b.calc = SinglePointCalculator(b, forces=a.get_forces())
+        conv.append(b)
+    return conv
+
+
+def fit_force_constants(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[float] = (8.0, 6.0, 5.2), *,
+                        fit_method: str = "least-squares", test_fraction: float = 0.1,
+                        rng: np.random.Generator | int | None = 0, symprec: float = 1e-5,
+                        compute_fc3: bool = True, verbose: bool = False, **fit_kwargs) -> FitResult:
+    """Fit force constants of orders 2..len(cutoffs_A)+1 to snapshots with hiPhive.
+
+    Parameters
+    ----------
+    ideal_supercell : ase.Atoms, the undisplaced supercell the snapshots are displaced from.
+    snapshots : list of ase.Atoms with forces (e.g. MD frames) or ``(displacements, forces)``
+        arrays of shape (n_snap, N, 3) in A and eV/A.
+    primitive : ase.Atoms primitive cell (defines the cluster space and the compact fc3 layout).
+    cutoffs_A : cluster cutoffs for orders 2, 3, 4, ... (paper: 8, 6, 5.2 A).
+    fit_method : any trainstation method ('least-squares', 'ardr', 'rfe', 'lasso', ...).
+    test_fraction : fraction of snapshots held out (chosen with ``rng``) for RMSE/R^2.
+    verbose : keep hiPhive's INFO tables on stdout (off by default so CLI output stays JSON).
+    fit_kwargs : passed to ``trainstation.fit``.
+    """
+    import hiphive  # noqa: F401  (its import sets the 'hiphive' logger to INFO; do it first)
+
+    hlog = logging.getLogger("hiphive")
+    old_level = hlog.level
+    if not verbose:
+        hlog.setLevel(logging.WARNING)
+    try:
+        return _fit(ideal_supercell, snapshots, primitive, cutoffs_A, fit_method, test_fraction, rng, symprec,
+                    compute_fc3, fit_kwargs)
+    finally:
+        hlog.setLevel(old_level)
+
+
+def _fit(ideal_supercell, snapshots, primitive, cutoffs_A, fit_method, test_fraction, rng, symprec, compute_fc3,
+         fit_kwargs) -> FitResult:
+    from hiphive import ClusterSpace, ForceConstantPotential, StructureContainer
+    from hiphive.utilities import prepare_structures
+    from trainstation import fit
+
+    from incipient.lattice.phonopy_io import ase_to_phonopy_atoms
+
+    cutoffs = [float(c) for c in cutoffs_A]
+    if not cutoffs or any(c <= 0 for c in cutoffs):
+        raise ValueError(f"cutoffs_A must be positive, got {cutoffs_A}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    snaps = _as_snapshots(snapshots, ideal_supercell)
+    rng = np.random.default_rng(rng)
+    n_test = int(round(test_fraction * len(snaps)))
+    if len(snaps) - n_test < 1:
+        raise ValueError(f"{len(snaps)} snapshots leave none to fit with test_fraction={test_fraction}")
+    order = rng.permutation(len(snaps))
+    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+
+    cs = ClusterSpace(primitive, cutoffs, symprec=symprec)
+    structures = prepare_structures(snaps, ideal_supercell)
+    sc = StructureContainer(cs)
+    for s in structures:
+        sc.add_structure(s)
+    X_train, y_train = sc.get_fit_data(structures=list(train_idx))
+    log.info("hiPhive: %d parameters, %d training rows", cs.n_dofs, len(y_train))
+    res = fit(X_train, y_train, fit_method=fit_method, **fit_kwargs)
+    params = np.asarray(res["parameters"])
+    rmse_train = float(np.sqrt(np.mean((X_train @ params - y_train) ** 2)))
+    if n_test:
+        X_test, y_test = sc.get_fit_data(structures=list(test_idx))
+        resid = X_test @ params - y_test
+        rmse_test = float(np.sqrt(np.mean(resid**2)))
+        r2 = float(1.0 - np.sum(resid**2) / np.sum((y_test - y_test.mean()) ** 2))
+    else:
+        rmse_test, r2 = float("nan"), float("nan")
+    fcp = ForceConstantPotential(cs, params)
+    fcs = fcp.get_force_constants(ideal_supercell)
+    fc2 = fcs.get_fc_array(order=2)
+
+    # p2s_map of the primitive atoms inside the ideal supercell, as phono3py would use it
+    from phonopy.structure.cells import get_primitive
+
+    sc_ph = ase_to_phonopy_atoms(ideal_supercell)
+    pmat = np.linalg.solve(np.array(ideal_supercell.cell).T, np.array(primitive.cell).T)
+    prim_in_sc = get_primitive(sc_ph, pmat, symprec=1e-4)
+    p2s = np.asarray(prim_in_sc.p2s_map, dtype=int)
+    fc3 = compact_fc3_from_hiphive(fcs, p2s) if (compute_fc3 and len(cutoffs) >= 2) else None
+    return FitResult(fc2=fc2, fc3=fc3, p2s_map=p2s, cutoffs_A=tuple(cutoffs), fit_method=fit_method,
+                     n_parameters=int(cs.n_dofs), n_snapshots_train=len(train_idx),
+                     n_snapshots_test=len(test_idx), rmse_train_eV_A=rmse_train, rmse_test_eV_A=rmse_test,
+                     r2_test=r2, fcp=fcp)
+
+
+def to_phono3py_order(result: FitResult, ideal_supercell, ph3) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reorder a fit's fc2 (full) and compact fc3 from the ideal supercell's atom order to ``ph3``'s.
+
+    ``ph3`` is a Phono3py object (e.g. ``make_phono3py(primitive, supercell_matrix)``) whose
+    supercell (fc3) and phonon supercell (fc2) are the same lattice as ``ideal_supercell``.
+    Returns (fc2 (N, N, 3, 3), fc3 (n_prim, N, N, 3, 3, 3) or None) ready for ``ph3.fc2/fc3``.
+    """
+    from incipient.lattice.phonopy_io import reorder_fc2, supercell_permutation
+
+    fc2 = reorder_fc2(result.fc2, supercell_permutation(ideal_supercell, ph3.phonon_supercell))
+    if result.fc3 is None:
+        return fc2, None
+    perm = supercell_permutation(ideal_supercell, ph3.supercell)
+    row_of = {int(s): k for k, s in enumerate(result.p2s_map)}
+    p2s = np.asarray(ph3.primitive.p2s_map)
+    fc3 = np.empty((len(p2s),) + result.fc3.shape[1:])
+    for p, s in enumerate(p2s):
+        k = row_of.get(int(perm[s]))
+        if k is None:
+            raise ValueError(f"primitive atom {p} of phono3py is not a primitive atom of the fit")
+        fc3[p] = result.fc3[k][np.ix_(perm, perm)]
+    return fc2, fc3

@@ -1,0 +1,125 @@
+"""Build phonopy/phono3py objects for incipient structures and check harmonic stability.
+
+Wraps phonopy and phono3py (no own lattice dynamics): ``make_phono3py`` sets up a Phono3py
+object with the primitive cell taken as given (``primitive_matrix='P'``), so that atom order and
+lattice vectors match ShengBTE files written for the same cell; ``check_stability`` lists
+imaginary modes (reported as negative frequencies, phonopy's convention).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+__all__ = ["check_stability", "make_phono3py", "make_phonopy"]
+
+log = logging.getLogger(__name__)
+
+
+def _supercell_matrix(sc) -> np.ndarray:
+    m = np.asarray(sc, dtype=int)
+    if m.shape == (3,):
+        m = np.diag(m)
+    if m.shape != (3, 3) or abs(round(np.linalg.det(m))) < 1:
+        raise ValueError(f"supercell matrix must be 3 ints or a non-singular 3x3 int matrix, got {sc}")
+    return m
+
+
+def make_phono3py(primitive, supercell_matrix, phonon_supercell_matrix=None, *, symprec: float = 1e-5,
+                  fc2: np.ndarray | None = None, fc3: np.ndarray | None = None,
+                  fc3_nonzero_indices: np.ndarray | None = None, log_level: int = 0):
+    """Phono3py object for ``primitive`` (ase.Atoms, used as phono3py's unit AND primitive cell).
+
+    ``supercell_matrix`` defines the fc3 supercell, ``phonon_supercell_matrix`` the fc2 one
+    (defaults to the same). ``fc2``/``fc3`` (compact or full) are attached if given.
+    """
+    from phono3py import Phono3py
+
+    from incipient.lattice.phonopy_io import ase_to_phonopy_atoms
+
+    ph3 = Phono3py(
+        ase_to_phonopy_atoms(primitive),
+        supercell_matrix=_supercell_matrix(supercell_matrix),
+        phonon_supercell_matrix=None if phonon_supercell_matrix is None else _supercell_matrix(phonon_supercell_matrix),
+        primitive_matrix="P",
+        symprec=symprec,
+        log_level=log_level,
+    )
+    n_sc2 = len(ph3.phonon_supercell)
+    if fc2 is not None:
+        fc2 = np.ascontiguousarray(fc2, dtype=float)
+        if fc2.shape[1:] != (n_sc2, 3, 3) or fc2.shape[0] not in (n_sc2, len(primitive)):
+            raise ValueError(f"fc2 shape {fc2.shape} does not fit the {n_sc2}-atom phonon supercell")
+        ph3.fc2 = fc2
+    if fc3 is not None:
+        n_sc3 = len(ph3.supercell)
+        fc3 = np.ascontiguousarray(fc3, dtype=float)
+        if fc3.shape[1:] != (n_sc3, n_sc3, 3, 3, 3) or fc3.shape[0] not in (n_sc3, len(primitive)):
+            raise ValueError(f"fc3 shape {fc3.shape} does not fit the {n_sc3}-atom supercell")
+        ph3.fc3 = fc3
+        if fc3_nonzero_indices is not None:
+            ph3.fc3_nonzero_indices = np.ascontiguousarray(fc3_nonzero_indices, dtype="byte")
+    return ph3
+
+
+def make_phonopy(primitive, supercell_matrix, fc2: np.ndarray | None = None, *, symprec: float = 1e-5):
+    """Phonopy object for ``primitive`` (ase.Atoms, used as unit and primitive cell) with optional fc2."""
+    from phonopy import Phonopy
+
+    from incipient.lattice.phonopy_io import ase_to_phonopy_atoms
+
+    ph = Phonopy(ase_to_phonopy_atoms(primitive), supercell_matrix=_supercell_matrix(supercell_matrix),
+                 primitive_matrix="P", symprec=symprec)
+    if fc2 is not None:
+        ph.force_constants = np.ascontiguousarray(fc2, dtype=float)
+    return ph
+
+
+def check_stability(phonopy_obj, mesh=(8, 8, 8), *, tolerance_THz: float = -1e-2,
+                    extra_qpoints=((0.0, 0.0, 0.0),)) -> list[tuple[np.ndarray, float]]:
+    """List imaginary modes of a Phonopy (or Phono3py: its fc2 is used) object.
+
+    Scans a Gamma-centred ``mesh`` plus ``extra_qpoints`` (reduced coordinates of the primitive
+    reciprocal lattice) and returns ``[(q, freq_THz), ...]`` for every mode below
+    ``tolerance_THz`` (imaginary frequencies are negative, phonopy's convention), sorted with the
+    most unstable first. Acoustic modes near Gamma within the tolerance are not reported. An
+    empty list means dynamically stable on that mesh; a warning is logged otherwise.
+    """
+    from phonopy import Phonopy
+
+    ph = phonopy_obj
+    if not isinstance(ph, Phonopy):  # Phono3py: build a Phonopy from its phonon supercell + fc2
+        if ph.fc2 is None:
+            raise ValueError("Phono3py object has no fc2")
+        from phonopy.structure.atoms import PhonopyAtoms
+
+        unit = PhonopyAtoms(symbols=list(ph.unitcell.symbols), cell=ph.unitcell.cell,
+                            scaled_positions=ph.unitcell.scaled_positions, masses=ph.unitcell.masses)
+        pm = ph.primitive_matrix
+        ph2 = Phonopy(unit, supercell_matrix=ph.phonon_supercell_matrix,
+                      primitive_matrix=np.eye(3) if pm is None else pm)
+        ph2.force_constants = ph.fc2
+        ph = ph2
+    if ph.force_constants is None:
+        raise ValueError("phonopy object has no force constants")
+    mesh = np.asarray(mesh, dtype=int)
+    grid = np.stack(np.meshgrid(*[np.arange(n) / n for n in mesh], indexing="ij"), -1).reshape(-1, 3)
+    qpts = np.vstack([np.asarray(extra_qpoints, dtype=float).reshape(-1, 3), grid])
+    ph.run_qpoints(qpts)
+    freqs = ph.qpoints.frequencies
+    out = []
+    for q, f in zip(qpts, freqs, strict=True):
+        for fi in f:
+            if fi < tolerance_THz:
+                out.append((q.copy(), float(fi)))
+    # unique (q, f) pairs, most unstable first
+    seen, uniq = set(), []
+    for q, f in sorted(out, key=lambda x: x[1]):
+        key = (tuple(np.round(q % 1.0, 6)), round(f, 6))
+        if key not in seen:
+            seen.add(key)
+            uniq.append((q, f))
+    if uniq:
+        log.warning("%d imaginary modes; lowest %.3f THz at q=%s", len(uniq), uniq[0][1], uniq[0][0])
+    return uniq
