@@ -28,6 +28,7 @@ class StructureConfig:
     file: str = ""
     repeat: tuple = (2, 2, 4)  # conventional-cell supercell for MD
     relax_fmax_eV_A: float = 0.002
+    md_cell: str = "input"  # "input": MD in the given (for CsCu2I3: the paper's PBEsol) cell; "relaxed": the MTP-relaxed one
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class ForceConstantsConfig:
 
 @dataclass(frozen=True)
 class KappaConfig:
-    mesh: tuple = (4, 4, 6)
+    mesh: tuple = (4, 4, 4)
     temperatures_K: tuple = (300.0, 450.0, 600.0)
     four_phonon: bool = False
 
@@ -179,6 +180,8 @@ def _validate(cfg: StudyConfig, where: str) -> None:
         raise StudyConfigError(f"{where}force_constants.cutoffs_A: 1 to 3 cutoffs (fc2, fc3, fc4)")
     if cfg.md.timestep_fs <= 0 or cfg.md.nve_ps <= 0 or not cfg.md.temperatures_K:
         raise StudyConfigError(f"{where}md: timestep_fs and nve_ps must be positive and temperatures_K non-empty")
+    if cfg.structure.md_cell not in ("input", "relaxed"):
+        raise StudyConfigError(f"{where}structure.md_cell: {cfg.structure.md_cell!r} is not one of input, relaxed")
     if len(cfg.kappa.mesh) != 3:
         raise StudyConfigError(f"{where}kappa.mesh: three integers")
 

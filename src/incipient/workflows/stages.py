@@ -60,6 +60,7 @@ def stage_relax(ctx: StageContext) -> dict:
     atoms = base_structure(ctx)
     relaxed, res = relax(atoms, make_calculator(ctx.config), fmax_eV_A=ctx.config.structure.relax_fmax_eV_A)
     ase.io.write(ctx.path("relaxed.extxyz"), relaxed)
+    ase.io.write(ctx.path("input.extxyz"), atoms)
     res.save(ctx.path("relax.json"))
     comps = []
     if not ctx.config.structure.file:
@@ -98,7 +99,7 @@ def stage_md(ctx: StageContext) -> dict:
     from incipient.transport.ensemble import run_ensemble
 
     c = ctx.config
-    structure_file = str(ctx.stage_dir("relax") / "relaxed.extxyz")
+    structure_file = str(ctx.stage_dir("relax") / ("relaxed.extxyz" if c.structure.md_cell == "relaxed" else "input.extxyz"))
     tasks = []
     for T in c.md.temperatures_K:
         for seed in c.md.seeds:
@@ -191,7 +192,7 @@ def stage_migration(ctx: StageContext) -> dict:
     from incipient.md.trajectory import read_trajectory
 
     c = ctx.config.migration
-    relaxed = ase.io.read(ctx.stage_dir("relax") / "relaxed.extxyz")
+    relaxed = ase.io.read(ctx.stage_dir("relax") / ("relaxed.extxyz" if ctx.config.structure.md_cell == "relaxed" else "input.extxyz"))
     figs, per_T, comps = [], [], []
     for r in ctx.inputs["md"]["runs"]:
         T = r["temperature_K"]
@@ -242,3 +243,169 @@ def stage_barriers(ctx: StageContext) -> dict:
               f"{len(relaxed)}-atom cell, {c.neb_images} images"] for k, v in mb.barriers_eV.items()]
     return {"barriers_eV": {k: float(v) for k, v in mb.barriers_eV.items()}, "comparisons": comps,
             "figures": [{"path": _rel(ctx, p), "caption": "Climbing-image NEB energy profiles of the Cu hops (Figure 1f)."}]}
+
+
+# --------------------------------------------------------------------------- Green-Kubo
+def stage_kappa_gk(ctx: StageContext) -> dict:
+    from incipient.transport.fits import fit_power_law
+    from incipient.transport.green_kubo import green_kubo, read_heat_currents
+
+    runs, figs, comps = [], [], []
+    by_T: dict[float, list] = {}
+    for r in ctx.inputs["md"]["runs"]:
+        by_T.setdefault(r["temperature_K"], []).append(r)
+    for T, rs in sorted(by_T.items()):
+        currents = [read_heat_currents(r["trajectory"]) for r in rs]
+        if any(c[0].shape[0] < 200 for c in currents):
+            raise ValueError(f"the NVE runs at {T:g} K store too few heat-current samples; set md.heat_current_every = 1")
+        jc = [c[0] for c in currents]
+        jv = [c[1] for c in currents]
+        dt, vol = currents[0][2], currents[0][3]
+        n_seg = 1 if len(rs) > 1 else 4
+        res = green_kubo(jc, jv, volume_A3=vol, temperature_K=float(T), dt_fs=dt, n_segments=n_seg)
+        res.save(ctx.path(f"gk_T{T:g}K.json"))
+        p = ctx.path(f"gk_T{T:g}K.png")
+        _save_fig(res.plot(), p)
+        figs.append({"path": _rel(ctx, p), "caption": f"Green-Kubo running integrals at {T:g} K (virial, convective, cross, total) with the chosen cutoff."})
+        k, e = res.kappa("total", "cepstral")
+        kv, _ = res.kappa("V", "cepstral")
+        kcr, _ = res.kappa("CROSS", "cepstral")
+        entry = {"temperature_K": T, "kappa_xyz_W_mK": [float(k[i, i]) for i in range(3)], "kappa_err_xyz_W_mK": [float(e[i, i]) for i in range(3)],
+                 "kappa_V_xyz_W_mK": [float(kv[i, i]) for i in range(3)], "kappa_CROSS_xyz_W_mK": [float(kcr[i, i]) for i in range(3)],
+                 "simulated_ns": float(sum(len(x) for x in jc) * dt * 1e-6)}
+        entry["kappa_avg_W_mK"] = float(np.mean(entry["kappa_xyz_W_mK"]))
+        runs.append(entry)
+        comps.append([f"kappa_EMD average at {T:g} K", f"{entry['kappa_avg_W_mK']:.2f}", PAPER["kappa_avg_W_mK"], "W/m/K",
+                      f"{entry['simulated_ns'] * 1000:.0f} ps of heat current (paper: 25 ns)"])
+    summary = {"runs": runs, "figures": figs, "comparisons": comps,
+               "text": "Green-Kubo conductivity from the NVE heat currents (centroid virials), cepstral estimate with errors; "
+                       "short runs give large error bars."}
+    if len(runs) >= 2:
+        T = np.array([r["temperature_K"] for r in runs])
+        kap = np.array([r["kappa_xyz_W_mK"] for r in runs])
+        err = np.array([r["kappa_err_xyz_W_mK"] for r in runs])
+        if np.all(kap > 0):
+            fit = fit_power_law(T, kap, np.maximum(err, 1e-6))
+            summary["alpha_xyz"] = [float(a) for a in np.atleast_1d(fit.alpha)]
+            for i, ax in enumerate("xyz"):
+                comps.append([f"kappa_EMD,{ax} ~ T^alpha", f"{summary['alpha_xyz'][i]:.2f}", {"x": "0.17", "y": "-0.3", "z": "-0.43"}[ax], "", f"T = {T.min():g}-{T.max():g} K"])
+    return summary
+
+
+# --------------------------------------------------------------------------- force constants
+def _md_run_at(ctx: StageContext, temperature_K: float) -> dict:
+    runs = ctx.inputs["md"]["runs"] if "md" in ctx.inputs else json.loads((ctx.stage_dir("md") / "done.json").read_text())["summary"]["runs"]
+    best = min(runs, key=lambda r: abs(r["temperature_K"] - temperature_K))
+    return best
+
+
+def stage_force_constants(ctx: StageContext) -> dict:
+    """Temperature-effective force constants from MD snapshots (hiPhive), as in the paper."""
+    import ase.io
+
+    from incipient.lattice.fit import fit_force_constants
+    from incipient.lattice.phonons import check_stability, make_phonopy
+    from incipient.lattice.phonopy_io import write_fc2
+    from incipient.md.trajectory import read_trajectory
+    from incipient.structures import cscu2i3_primitive
+
+    c = ctx.config
+    if c.structure.file:
+        raise ValueError("force_constants: only the built-in CsCu2I3 structure has a primitive cell wired in; "
+                         "remove 'force_constants' from stages for other structures")
+    run = _md_run_at(ctx, c.force_constants.temperature_K)
+    traj = read_trajectory(run["trajectory"])
+    base = ase.io.read(ctx.stage_dir("relax") / ("relaxed.extxyz" if c.structure.md_cell == "relaxed" else "input.extxyz"))
+    ideal = base.repeat(tuple(c.structure.repeat))
+    idx = np.linspace(traj.n_frames // 5, traj.n_frames - 1, min(c.force_constants.n_snapshots, traj.n_frames)).astype(int)
+    calc = make_calculator(c)
+    snaps = []
+    for k in idx:
+        a = ideal.copy()
+        a.positions = traj.positions[k]
+        a.wrap()
+        a.calc = calc
+        f = a.get_forces()
+        b = a.copy()
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        b.calc = SinglePointCalculator(b, forces=f)
+        snaps.append(b)
+    prim = cscu2i3_primitive()
+    fit = fit_force_constants(ideal, snaps, prim, cutoffs_A=tuple(c.force_constants.cutoffs_A))
+    fit.save(ctx.path("fit.json")) if hasattr(fit, "save") else None
+    fit.fcp.write(str(ctx.path("fcp.fcp")))
+    # fc2 on the 3x3x3 supercell of the primitive cell (the paper's fc3 supercell), phonopy order
+    sc = prim.repeat((3, 3, 3))
+    fc2 = fit.fcp.get_force_constants(sc).get_fc_array(order=2)
+    ph = make_phonopy(prim, (3, 3, 3))
+    from incipient.lattice.phonopy_io import reorder_fc2, supercell_permutation, phonopy_to_ase_atoms
+
+    perm = supercell_permutation(sc, phonopy_to_ase_atoms(ph.supercell))
+    fc2_ph = reorder_fc2(fc2, perm)
+    ph.force_constants = fc2_ph
+    write_fc2(ctx.path("fc2.hdf5"), fc2_ph)
+    unstable = check_stability(ph, mesh=(6, 6, 6))
+    ph.auto_band_structure(npoints=41)
+    fig = ph.plot_band_structure()
+    fig = fig.gcf() if hasattr(fig, "gcf") else fig
+    p = ctx.path("bands.png")
+    _save_fig(fig, p)
+    text = (f"{len(snaps)} snapshots from the {run['temperature_K']:g} K MD ({len(ideal)} atoms); hiPhive cutoffs "
+            f"{list(c.force_constants.cutoffs_A)} A; held-out force RMSE {fit.rmse_test_eV_A:.3f} eV/A, R^2 {fit.r2_test:.2f}. "
+            + ("Dynamically stable on a 6x6x6 mesh." if not unstable else f"{len(unstable)} imaginary modes (lowest {unstable[0][1]:.2f} THz)."))
+    return {"fc2_file": str(ctx.path("fc2.hdf5")), "fc2_supercell": [3, 3, 3], "temperature_K": run["temperature_K"],
+            "rmse_test_eV_A": float(fit.rmse_test_eV_A), "r2_test": float(fit.r2_test), "n_imaginary": len(unstable),
+            "text": text, "figures": [{"path": _rel(ctx, p), "caption": f"Phonon dispersion from the {run['temperature_K']:g} K effective fc2."}]}
+
+
+def _phonopy_from_stage(ctx: StageContext):
+    """Phonopy object (CsCu2I3 primitive, 3x3x3) with the effective fc2 of the force_constants stage."""
+    from incipient.lattice.phonons import make_phonopy
+    from incipient.lattice.phonopy_io import read_fc2
+    from incipient.structures import cscu2i3_primitive
+
+    fc = ctx.inputs["force_constants"]
+    ph = make_phonopy(cscu2i3_primitive(), tuple(fc["fc2_supercell"]))
+    ph.force_constants = read_fc2(fc["fc2_file"])
+    return ph
+
+
+# --------------------------------------------------------------------------- Wigner kappa
+def stage_kappa_bte(ctx: StageContext) -> dict:
+    """Wigner kappa_p + kappa_c (3ph + isotopes, phono3py) with the effective fc2 and the paper's fc3."""
+    from incipient.data import cscu2i3_fc3
+    from incipient.lattice.phonopy_io import read_fc2
+    from incipient.structures import cscu2i3_primitive
+    from incipient.transport.lifetimes import from_wigner
+    from incipient.transport.wigner import wigner_conductivity
+
+    c = ctx.config.kappa
+    fc = ctx.inputs["force_constants"]
+    prim = cscu2i3_primitive()
+    res = wigner_conductivity(prim, read_fc2(fc["fc2_file"]), str(cscu2i3_fc3()), supercell_matrix=(3, 3, 3),
+                              phonon_supercell_matrix=tuple(fc["fc2_supercell"]), mesh=tuple(c.mesh),
+                              temperatures_K=tuple(float(t) for t in c.temperatures_K))
+    res.save(ctx.path("wigner.json"))
+    figs = []
+    p = ctx.path("wigner.png")
+    _save_fig(res.plot(), p)
+    figs.append({"path": _rel(ctx, p), "caption": "Wigner conductivity: spectral and cumulative kappa_p, kappa_c at the lowest T; kappa(T) with T^alpha fits (Figure 4c-f, 3ph)."})
+    lt = from_wigner(res)
+    p = ctx.path("lifetimes.png")
+    _save_fig(lt.plot(), p)
+    figs.append({"path": _rel(ctx, p), "caption": "Phonon lifetimes vs the Wigner limit and the Ioffe-Regel limit (Figure 4a,b, 3ph)."})
+    T = np.asarray(res.temperatures_K)
+    kp = np.asarray(res.kappa_p_W_mK)
+    kc = np.asarray(res.kappa_c_W_mK)
+    i300 = int(np.argmin(abs(T - 300)))
+    comps = []
+    for k, ax in enumerate("xyz"):
+        comps.append([f"kappa_p,{ax} at {T[i300]:g} K (3ph)", f"{kp[i300, k, k]:.3f}", f"{PAPER['kappa_p_3p4ph_300K_W_mK'][k]} (3+4ph)",
+                      "W/m/K", f"mesh {list(c.mesh)}, tetrahedron"])
+    avg = float(np.trace(kp[i300] + kc[i300]) / 3)
+    comps.append([f"kappa_p + kappa_c average at {T[i300]:g} K (3ph)", f"{avg:.3f}", PAPER["kappa_avg_W_mK"], "W/m/K", "paper: 3+4ph"])
+    return {"temperatures_K": T.tolist(), "kappa_p_xyz_W_mK": [[float(kp[i, k, k]) for k in range(3)] for i in range(len(T))],
+            "kappa_c_xyz_W_mK": [[float(kc[i, k, k]) for k in range(3)] for i in range(len(T))], "kappa_avg_300K_W_mK": avg,
+            "figures": figs, "comparisons": comps,
+            "text": "phono3py Wigner RTA (SMM19) with the effective fc2 from MD and the paper's published fc3; tensors symmetrised with the point group."}
