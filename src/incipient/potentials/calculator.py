@@ -83,7 +83,11 @@ class MTP(Calculator):
         if self.backend == "numba":
             import numba
 
-            from incipient.potentials.mtp_kernel import BLOCK, forces_and_virials, site_energies_and_gradients
+            from incipient.potentials.mtp_kernel import (
+                BLOCK,
+                forces_and_virials,
+                site_energies_and_gradients,
+            )
 
             # one thread for small cells: a block of atoms per thread is the unit of work
             threads = numba.get_num_threads()

@@ -20,8 +20,8 @@ def build_stages() -> dict[str, Stage]:
         ("spectra", ("md",), (), s.stage_spectra, "VACF DOS and S(Q,w)", ("force_constants",)),
         ("kappa_bte", ("force_constants",), ("kappa",), s.stage_kappa_bte, "Wigner conductivity (phono3py)"),
         ("kappa_gk", ("md",), (), s.stage_kappa_gk, "Green-Kubo conductivity from the NVE heat currents"),
-        ("mem", (), ("mem",), getattr(s, "stage_mem", None), "maximum-entropy densities from the measured CIFs"),
-        ("classify", ("migration",), (), getattr(s, "stage_classify", None), "conductor class",
+        ("mem", (), ("mem",), s.stage_mem, "maximum-entropy densities from the measured CIFs"),
+        ("classify", ("migration",), (), s.stage_classify, "conductor class",
          ("spectra", "kappa_bte", "kappa_gk")),
     ]
     return {row[0]: Stage(row[0], row[1], row[2], row[3], row[4], row[5] if len(row) > 5 else ())
