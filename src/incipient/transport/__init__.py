@@ -2,6 +2,14 @@
 
 from incipient.transport.ensemble import run_ensemble
 from incipient.transport.fits import PowerLawFit, fit_power_law
+from incipient.transport.fourphonon import (
+    FourPhononRates,
+    KappaComparison,
+    MeshPhonons,
+    compare_kappa_3ph_34ph,
+    four_phonon_rates,
+    mesh_phonons,
+)
 from incipient.transport.green_kubo import (
     ConvergenceResult,
     GreenKuboResult,
@@ -16,6 +24,12 @@ from incipient.transport.wigner import (
     symmetrize_tensor,
     wigner_conductivity,
     wigner_from_phono3py,
+)
+from incipient.transport.wigner_assembly import (
+    WignerKappa,
+    combine_scattering_rates,
+    velocity_operator,
+    wigner_kappa,
 )
 
 __all__ = [
@@ -35,4 +49,14 @@ __all__ = [
     "symmetrize_tensor",
     "wigner_conductivity",
     "wigner_from_phono3py",
+    "FourPhononRates",
+    "KappaComparison",
+    "MeshPhonons",
+    "compare_kappa_3ph_34ph",
+    "four_phonon_rates",
+    "mesh_phonons",
+    "WignerKappa",
+    "combine_scattering_rates",
+    "velocity_operator",
+    "wigner_kappa",
 ]

@@ -1,0 +1,493 @@
+r"""Four-phonon scattering rates from ShengBTE-format fourth-order force constants.
+
+Own code: phono3py has no four-phonon scattering and FourPhonon (Fortran) only feeds the
+particle-like BTE. This module computes the RTA four-phonon rates 1/tau_4ph of every mode on an
+irreducible q mesh, exactly or by Monte Carlo sampling of the phase space, from
+
+* phonons on a Gamma-centred mesh (frequencies, eigenvectors, group velocities from a
+  ``phonopy.Phonopy``; see :func:`mesh_phonons`),
+* an fc4 in ShengBTE/FourPhonon form (:class:`incipient.lattice.shengbte.ShengBTEFC4`).
+
+The rates add to 3ph and isotope rates (Matthiessen) and go into
+:func:`incipient.transport.wigner_assembly.wigner_kappa` for kappa_p and kappa_c.
+
+Formulas (Feng & Ruan, PRB 93, 045202 (2016); Han et al., CPC 270, 108179 (2022)), derived here
+from Fermi's golden rule with H4 = (1/4!) sum Phi u u u u and linearised in the occupation of the
+scattered mode lambda = (q, s)::
+
+    1/tau_lambda = sum_{l1 l2 l3} [ 1/2 G++ + 1/2 G+- + 1/6 G-- ]
+    G_{++} = pi hbar^2/(8 N^2) |V(l, l1, l2, -l3)|^2  [n1 n2 (n3+1) - (n1+1)(n2+1) n3]
+             delta(w + w1 + w2 - w3) / (w w1 w2 w3)                 q + q1 + q2 = q3 + G
+    G_{+-} = pi hbar^2/(8 N^2) |V(l, l1, -l2, -l3)|^2 [n1 (n2+1)(n3+1) - (n1+1) n2 n3]
+             delta(w + w1 - w2 - w3) / (w w1 w2 w3)                 q + q1 = q2 + q3 + G
+    G_{--} = pi hbar^2/(8 N^2) |V(l, -l1, -l2, -l3)|^2 [(n1+1)(n2+1)(n3+1) - n1 n2 n3]
+             delta(w - w1 - w2 - w3) / (w w1 w2 w3)                 q = q1 + q2 + q3 + G
+    V(l, l1, l2, l3) = sum_{quartets} Phi_{abcd}(0i, R2 j, R3 k, R4 l) e^l_{ia} e^l1_{jb} e^l2_{kc}
+             e^l3_{ld} exp(i (q1.R2 + q2.R3 + q3.R4)) / sqrt(m_i m_j m_k m_l)
+
+with N the number of q-points (the sums over l1, l2 run over N^2 q-pairs; l3 is fixed by
+momentum), -l the time-reversed mode (e(-q) = e(q)*), eigenvectors in the lattice-vector phase
+convention (phonopy's e_i times exp(i q.tau_i)), and w in rad/s. The 1/2, 1/2, 1/6 remove double
+counting of identical final states. The same golden-rule derivation gives ShengBTE's 3ph prefactor
+pi hbar/(4N). Dimensional check: [V] = eV/(A^4 amu^2) = [w^4/eV], so hbar^2 |V|^2/(w^4) * delta
+has units (hbar w)^2/eV^2 * 1/w^4 * w^... = 1/s. Classical limit n = kT/(hbar w): every bracket
+becomes (kT/hbar)^2 w/(w1 w2 w3) (e.g. ++: n1 n2 - n1 n3 - n2 n3 - n3 -> (kT/hbar)^2 (w3-w1-w2)
+/(w1 w2 w3)), so 1/tau_4ph ~ T^2 (tested).
+
+Implementation. With slot wavevectors (a, b, c) = (q1, +-q2, +-q3) every process class has
+a + b + c = -q (mod G) and uses the same |V(l, a, b, c)|^2, which is symmetric in the three slots.
+For one q-pair (a, b) the code contracts the fc4 once with the scattered eigenvector, Fourier
+transforms it to (a, b, c) (kernel ``build_reciprocal_fc4``) and contracts it with the three slot
+eigenvector matrices (BLAS), giving |V|^2 for all bands at once; then all seven role assignments
+of the three slots (three ++, three +-, one --) are evaluated, each weighted 1/6 (the average of
+the formulas above over the 6 orderings of the slots, which leaves the exact sum unchanged).
+Exact mode sums each unordered slot triple once with its multiplicity; sampled mode draws M
+ordered q-pairs uniformly without replacement out of N^2 and reports the sample mean with its
+standard error (finite-population corrected). This is the Monte Carlo idea of Guo et al.
+(npj Comput. Mater. 10, 31 (2024), "sampling-accelerated prediction of phonon scattering
+rates") applied to q-pairs: each sample carries the exact band sum of its q-pair, so the error
+bar comes from the spread between q-pairs.
+
+Energy conservation: Gaussian smearing, fixed width (phono3py form exp(-x^2/2s^2)/(sqrt(2pi)s),
+``sigma_THz``) or adaptive (ShengBTE form exp(-x^2/s^2)/(sqrt(pi)s) with
+s = scalebroad*sqrt(sum_i (g.G_i/n_i)^2/6), g the velocity difference along a free wavevector;
+with two free wavevectors we sum the three pairwise slot differences times 2/3, which is
+symmetric in the slots and equals ShengBTE's form for the two free directions on average).
+Processes beyond ``cutoff_sigmas`` widths are dropped. Modes below ``cutoff_frequency_THz`` take
+no part (acoustic modes at Gamma; imaginary modes are dropped or taken as |w|).
+Rates of degenerate modes are averaged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from incipient.results import Result
+from incipient.transport.wigner_assembly import IrreducibleMesh, irreducible_mesh
+
+__all__ = [
+    "FourPhononRates",
+    "KappaComparison",
+    "MeshPhonons",
+    "compare_kappa_3ph_34ph",
+    "four_phonon_rates",
+    "fourphonon_prefactor",
+    "mesh_phonons",
+    "power_law_exponent",
+]
+
+_HBAR_JS = 1.054571817e-34
+_EV_J = 1.602176634e-19
+_AMU_KG = 1.66053906660e-27
+_KB_EV = 8.617333262e-5
+_HBAR_EVS = _HBAR_JS / _EV_J
+
+
+def fourphonon_prefactor() -> float:
+    """pi hbar^2/8 with V in eV/(A^4 amu^2), w in rad/ps, delta in ps -> 1/tau in 1/ps."""
+    V_si = _EV_J / (1e-40 * _AMU_KG**2)  # eV/(A^4 amu^2) in J/(m^4 kg^2)
+    # w^-4 (rad/ps -> rad/s: 1e-48) * delta (ps -> s: 1e-12) * (1/s -> 1/ps: 1e-12)
+    return np.pi * _HBAR_JS**2 / 8.0 * V_si**2 * 1e-48 * 1e-12 * 1e-12
+
+
+@dataclass(frozen=True)
+class MeshPhonons(Result):
+    """Harmonic phonons on every point of a Gamma-centred mesh (order of ``grid.qpoints_frac``).
+
+    frequencies_THz: (N_q, n_b) used frequencies (|w| for imaginary modes if imaginary="abs").
+    eigvecs_scaled: (N_q, n_b, n_b) complex, e_{s}(q) component J = 3*atom + alpha, lattice phase
+    convention, divided by sqrt(mass_amu). velocities_A_ps: (N_q, n_b, 3) group velocities.
+    valid: (N_q, n_b) bool, modes that scatter. lattice_A: (3, 3) rows a1..a3.
+    volume_A3: primitive-cell volume. n_imaginary: number of modes with w^2 < 0 on the mesh.
+    """
+
+    grid: IrreducibleMesh
+    frequencies_THz: np.ndarray
+    eigvecs_scaled: np.ndarray
+    velocities_A_ps: np.ndarray
+    valid: np.ndarray
+    lattice_A: np.ndarray
+    volume_A3: float
+    n_imaginary: int = 0
+
+    def plot(self):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.hist(self.frequencies_THz.ravel(), bins=60)
+        ax.set_xlabel("frequency (THz)")
+        ax.set_ylabel("modes")
+        return fig
+
+
+def mesh_phonons(phonon, mesh, *, imaginary: str = "abs", cutoff_frequency_THz: float = 0.05,
+                 use_symmetry: bool = True, symprec: float = 1e-5) -> MeshPhonons:
+    """Phonons of a ``phonopy.Phonopy`` (force constants set) on a Gamma-centred ``mesh``.
+
+    imaginary: "abs" uses |w| of modes with w^2 < 0, "drop" removes them from scattering.
+    """
+    if imaginary not in ("abs", "drop"):
+        raise ValueError(f"imaginary must be 'abs' or 'drop', got {imaginary!r}")
+    prim = phonon.primitive
+    grid = irreducible_mesh(prim, mesh, symprec=symprec, use_symmetry=use_symmetry)
+    q = grid.qpoints_frac
+    phonon.run_qpoints(q, with_eigenvectors=True, with_group_velocities=True)
+    res = phonon.qpoints
+    f = np.asarray(res.frequencies, float)
+    ev = np.asarray(res.eigenvectors)  # (N_q, 3n, n_b): columns are modes
+    gv = np.asarray(res.group_velocities, float)
+    masses = np.asarray(prim.masses, float)
+    frac = np.asarray(prim.scaled_positions, float)
+    nat = len(masses)
+    phase = np.exp(2j * np.pi * (q @ frac.T))  # (N_q, nat): exp(i q.tau)
+    fac = np.repeat(1.0 / np.sqrt(masses), 3)[None, :] * np.repeat(phase, 3, axis=1)
+    es = np.transpose(ev, (0, 2, 1)) * fac[:, None, :]  # (N_q, n_b, 3 nat)
+    n_imag = int((f < -cutoff_frequency_THz).sum())
+    valid = np.abs(f) > cutoff_frequency_THz if imaginary == "abs" else f > cutoff_frequency_THz
+    if imaginary == "abs":
+        f = np.abs(f)
+    lattice = np.asarray(prim.cell, float)
+    if es.shape[1] != 3 * nat:
+        raise ValueError("eigenvector shape does not match the primitive cell")
+    return MeshPhonons(grid=grid, frequencies_THz=f, eigvecs_scaled=np.ascontiguousarray(es),
+                       velocities_A_ps=gv, valid=valid, lattice_A=lattice,
+                       volume_A3=float(abs(np.linalg.det(lattice))), n_imaginary=n_imag)
+
+
+@dataclass(frozen=True)
+class FourPhononRates(Result):
+    """Four-phonon RTA scattering rates on the irreducible q-points.
+
+    temperatures_K: (n_T,). mesh: (3,). qpoints_frac: (n_ir, 3), weights: (n_ir,) star sizes.
+    frequencies_THz: (n_ir, n_b). rates_per_ps: (n_T, n_ir, n_b) 1/tau_4ph in 1/ps (= full
+    linewidth Gamma in rad/ps). rates_stderr_per_ps: same shape, one standard error of the
+    sampling (0 for the exact sum). rates_by_class_per_ps: (n_T, 3, n_ir, n_b) for ++, +-, --.
+    n_pairs_sampled: q-pairs evaluated per q-point; n_pairs_total: N_q^2.
+    smearing: "adaptive" or "fixed"; scalebroad, sigma_THz: its parameter. wall_time_s.
+    """
+
+    temperatures_K: np.ndarray
+    mesh: np.ndarray
+    qpoints_frac: np.ndarray
+    weights: np.ndarray
+    frequencies_THz: np.ndarray
+    rates_per_ps: np.ndarray
+    rates_stderr_per_ps: np.ndarray
+    rates_by_class_per_ps: np.ndarray
+    n_pairs_sampled: int
+    n_pairs_total: int
+    smearing: str
+    scalebroad: float
+    sigma_THz: float
+    wall_time_s: float
+    info: dict = field(default_factory=dict)
+
+    def plot(self, temperature_index: int = 0):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        f = self.frequencies_THz.ravel()
+        r = self.rates_per_ps[temperature_index].ravel()
+        ok = r > 0
+        ax.loglog(f[ok], 1.0 / r[ok], ".", ms=3, label="4ph")
+        ax.set_xlabel("frequency (THz)")
+        ax.set_ylabel("$\\tau_{4ph}$ (ps)")
+        ax.set_title(f"T = {self.temperatures_K[temperature_index]:g} K")
+        fig.tight_layout()
+        return fig
+
+
+def _prepare_fc4(fc4, lattice_A: np.ndarray):
+    """Quartet arrays: atom indices (n,4), integer cells (n,3,3), phi (n,3,3,3,3)."""
+    atoms = np.asarray(fc4.atoms, dtype=np.int64)
+    phi = np.asarray(fc4.phi_eV_A4, float)
+    if atoms.ndim != 2 or atoms.shape[1] != 4 or phi.shape != (len(atoms), 3, 3, 3, 3):
+        raise ValueError(f"fc4 arrays have wrong shapes: atoms {atoms.shape}, phi {phi.shape}")
+    inv = np.linalg.inv(lattice_A)
+    cells = []
+    for name in ("R2_A", "R3_A", "R4_A"):
+        n = np.asarray(getattr(fc4, name), float) @ inv
+        if np.abs(n - np.rint(n)).max() > 1e-4:
+            raise ValueError(f"fc4 {name} is not a lattice vector of the primitive cell")
+        cells.append(np.rint(n).astype(np.int64))
+    return atoms, np.stack(cells, axis=1), phi
+
+
+def _bose(w_radps: np.ndarray, T: float, valid: np.ndarray) -> np.ndarray:
+    x = _HBAR_EVS * 1e12 * np.where(valid, w_radps, 1.0) / (_KB_EV * T)
+    with np.errstate(over="ignore"):
+        n = 1.0 / np.expm1(x)
+    return np.where(valid, n, 0.0)
+
+
+def _canonical_pairs(grid: IrreducibleMesh, iq0: int):
+    """Each unordered slot triple {a, b, c} with a+b+c = -q0 once: (a, b) arrays and multiplicity."""
+    nq = grid.n_q
+    addr = grid.grid_address
+    a = np.repeat(np.arange(nq), nq)
+    b = np.tile(np.arange(nq), nq)
+    c = grid.index_of(-addr[iq0][None, :] - addr[a] - addr[b])
+    keep = (a <= b) & (b <= c)
+    a, b, c = a[keep], b[keep], c[keep]
+    mult = np.where((a == b) & (b == c), 1, np.where((a == b) | (b == c), 3, 6))
+    return a, b, mult.astype(float)
+
+
+def _degenerate_average(f: np.ndarray, x: np.ndarray, tol: float = 1e-4) -> np.ndarray:
+    """Average x[..., s] over bands with equal frequency (f: (n_b,), sorted)."""
+    out = x.copy()
+    s = 0
+    nb = len(f)
+    while s < nb:
+        e = s + 1
+        while e < nb and abs(f[e] - f[s]) < tol * max(1.0, abs(f[s])):
+            e += 1
+        if e - s > 1:
+            out[..., s:e] = x[..., s:e].mean(axis=-1, keepdims=True)
+        s = e
+    return out
+
+
+def four_phonon_rates(phonons: MeshPhonons, fc4, temperatures_K, *, smearing: str = "adaptive",
+                      scalebroad: float = 1.0, sigma_THz: float | None = None,
+                      cutoff_sigmas: float = 3.0, n_samples: int | None = None, rng=None,
+                      q_indices=None, sigma_min_THz: float = 1e-3, n_threads: int | None = None,
+                      progress: bool = False) -> FourPhononRates:
+    """RTA four-phonon rates of the irreducible modes (see the module docstring).
+
+    phonons: :func:`mesh_phonons` output. fc4: ShengBTEFC4 (R*_A, atoms, phi_eV_A4).
+    smearing: "adaptive" (ShengBTE form, ``scalebroad``) or "fixed" (``sigma_THz``).
+    n_samples: q-pairs sampled per irreducible q-point (None or >= N_q^2: exact sum).
+    rng: numpy Generator or seed for sampling. q_indices: subset of irreducible points (indices
+    into ``phonons.grid.ir_index``), default all. n_threads: numba threads (default: 1 for
+    cells up to 4 atoms, where thread start-up costs more than the work; all otherwise).
+    """
+    import numba
+
+    nb = phonons.frequencies_THz.shape[1]
+    if n_threads is None:
+        n_threads = 1 if nb <= 12 else numba.config.NUMBA_NUM_THREADS
+    old_threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        return _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma_THz,
+                                  cutoff_sigmas, n_samples, rng, q_indices, sigma_min_THz, progress)
+    finally:
+        numba.set_num_threads(old_threads)
+
+
+def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma_THz, cutoff_sigmas,
+                       n_samples, rng, q_indices, sigma_min_THz, progress) -> FourPhononRates:
+    from incipient.transport import fourphonon_kernels as K
+
+    t_start = time.perf_counter()
+    T = np.atleast_1d(np.asarray(temperatures_K, float))
+    if (T <= 0).any():
+        raise ValueError(f"temperatures_K must be positive, got {T.tolist()}")
+    if smearing not in ("adaptive", "fixed"):
+        raise ValueError(f"smearing must be 'adaptive' or 'fixed', got {smearing!r}")
+    if smearing == "fixed" and (sigma_THz is None or sigma_THz <= 0):
+        raise ValueError("smearing='fixed' needs a positive sigma_THz")
+    if smearing == "adaptive" and scalebroad <= 0:
+        raise ValueError(f"scalebroad must be positive, got {scalebroad}")
+    grid = phonons.grid
+    nq = grid.n_q
+    nb = phonons.frequencies_THz.shape[1]
+    atoms, cells, phi = _prepare_fc4(fc4, phonons.lattice_A)
+    if atoms.max() >= nb // 3:
+        raise ValueError(f"fc4 refers to atom {atoms.max()} but the cell has {nb // 3} atoms")
+    nquart = len(atoms)
+    # phase table exp(2 pi i q.R) for the distinct cells R
+    uniq, inv = np.unique(cells.reshape(-1, 3), axis=0, return_inverse=True)
+    rix = inv.reshape(nquart, 3)
+    ptab = np.exp(2j * np.pi * grid.qpoints_frac @ uniq.T)  # (N_q, n_R)
+    jj, kk, ll = 3 * atoms[:, 1], 3 * atoms[:, 2], 3 * atoms[:, 3]
+    phi_i = phi.reshape(nquart, 3, 27)
+    w = 2 * np.pi * phonons.frequencies_THz  # rad/ps
+    E = phonons.eigvecs_scaled  # (N_q, n_b, 3n)
+    valid = phonons.valid
+    vel = phonons.velocities_A_ps
+    recip = 2 * np.pi * np.linalg.inv(phonons.lattice_A).T  # rows G_i (rad/A)
+    gmat = recip / grid.mesh[:, None]
+    adaptive = smearing == "adaptive"
+    sigma_fixed = 2 * np.pi * (sigma_THz or 0.0)
+    sigma_min = 2 * np.pi * sigma_min_THz
+    bose = np.stack([_bose(w, t, valid) for t in T])  # (n_T, N_q, n_b)
+    signs = K.PATTERN_SIGNS
+    pclass = K.PATTERN_CLASS
+    pref = fourphonon_prefactor()
+
+    ir_all = grid.ir_index
+    sel = np.arange(len(ir_all)) if q_indices is None else np.asarray(q_indices, dtype=np.int64)
+    exact = n_samples is None or n_samples >= nq * nq
+    gen = np.random.default_rng(rng)
+    rates = np.zeros((len(T), 3, len(sel), nb))
+    stderr = np.zeros((len(T), len(sel), nb))
+    X = np.zeros((nb, nb, nb, nb), dtype=complex)
+    omega_sum = np.zeros((nb, nb, nb, 7))
+    sig = np.zeros((nb, nb, nb, 7))
+    n_pairs_used = 0
+    for k, iir in enumerate(sel):
+        iq0 = int(ir_all[iir])
+        e0 = E[iq0]  # (n_b, 3n)
+        # T[b0, n, bcd] = sum_a phi[n, a, bcd] e0[b0, 3 i_n + a]
+        e0q = e0[:, 3 * atoms[:, 0][:, None] + np.arange(3)[None, :]]  # (n_b, n, 3)
+        Tq = np.ascontiguousarray(np.einsum("bna,nak->bnk", e0q, phi_i))
+        if exact:
+            pa, pb, mult = _canonical_pairs(grid, iq0)
+        else:
+            flat = gen.choice(nq * nq, size=int(n_samples), replace=False)
+            pa, pb = flat // nq, flat % nq
+            mult = np.ones(len(pa))
+        pc = grid.index_of(-grid.grid_address[iq0][None, :] - grid.grid_address[pa]
+                           - grid.grid_address[pb])
+        n_pairs_used = len(pa)
+        acc = np.zeros((len(T), 3, nb))
+        acc2 = np.zeros((len(T), nb))
+        out_ja = np.zeros((nb, len(T), 3, nb))
+        order = np.argsort(w[iq0], kind="stable")
+        unsort = np.argsort(order)
+        w0s = np.ascontiguousarray(w[iq0][order])
+        valid0s = np.ascontiguousarray(valid[iq0][order])
+        Tq = np.ascontiguousarray(Tq[order])
+        for ia, ib, ic, m in zip(pa, pb, pc, mult, strict=True):
+            ph = ptab[ia, rix[:, 0]] * ptab[ib, rix[:, 1]] * ptab[ic, rix[:, 2]]
+            K.build_reciprocal_fc4(Tq, ph, jj, kk, ll, X)
+            # V[b0, jc, jb, ja] = sum_{JKL} X[b0, J, K, L] Ea[ja, J] Eb[jb, K] Ec[jc, L]: three
+            # plain GEMMs with two transposing copies (batched matmul is slower here)
+            Y = (X.reshape(-1, nb) @ E[ic].T).reshape(nb, nb, nb, nb)            # b0, J, K, jc
+            Y = (Y.transpose(0, 1, 3, 2).reshape(-1, nb) @ E[ib].T).reshape(nb, nb, nb, nb)  # b0 J jc jb
+            V = (Y.transpose(0, 2, 3, 1).reshape(-1, nb) @ E[ia].T).reshape(nb, nb, nb, nb)  # b0 jc jb ja
+            K.energy_patterns(w[ia], w[ib], w[ic], vel[ia], vel[ib], vel[ic], valid[ia], valid[ib],
+                              valid[ic], signs, gmat, adaptive, sigma_fixed, scalebroad, sigma_min,
+                              omega_sum, sig)
+            K.accumulate_pair(V, w0s, valid0s, w[ia], w[ib], w[ic], bose[:, ia], bose[:, ib],
+                              bose[:, ic], omega_sum, sig, pclass, adaptive, cutoff_sigmas, out_ja)
+            out = out_ja.sum(axis=0)[:, :, unsort]
+            acc += m * out
+            if not exact:
+                tot = out.sum(axis=1)
+                acc2 += tot * tot
+        if exact:
+            rates[:, :, k] = pref * acc / (nq * nq)
+        else:
+            M = len(pa)
+            mean = acc / M
+            var = np.maximum(acc2 / M - mean.sum(axis=1) ** 2, 0.0) * M / max(M - 1, 1)
+            fpc = 1.0 - M / (nq * nq)
+            rates[:, :, k] = pref * mean
+            stderr[:, k] = pref * np.sqrt(var / M * fpc)
+        f0 = phonons.frequencies_THz[iq0]
+        rates[:, :, k] = _degenerate_average(f0, rates[:, :, k])
+        stderr[:, k] = _degenerate_average(f0, stderr[:, k])
+        rates[:, :, k] *= valid[iq0]
+        if progress:
+            print(f"[4ph] q {k + 1}/{len(sel)} pairs {len(pa)} "
+                  f"{time.perf_counter() - t_start:.1f} s", flush=True)
+    return FourPhononRates(
+        temperatures_K=T, mesh=grid.mesh.copy(), qpoints_frac=grid.qpoints_frac[ir_all[sel]],
+        weights=grid.weights[sel], frequencies_THz=phonons.frequencies_THz[ir_all[sel]],
+        rates_per_ps=rates.sum(axis=1), rates_stderr_per_ps=stderr,
+        rates_by_class_per_ps=rates, n_pairs_sampled=int(n_pairs_used), n_pairs_total=nq * nq,
+        smearing=smearing, scalebroad=float(scalebroad), sigma_THz=float(sigma_THz or 0.0),
+        wall_time_s=time.perf_counter() - t_start,
+        info={"n_quartets": nquart, "cutoff_sigmas": cutoff_sigmas, "exact": bool(exact)},
+    )
+
+
+def power_law_exponent(temperatures_K, kappa) -> tuple[float, float]:
+    """Least-squares fit kappa = c T^alpha in log-log; returns (alpha, c)."""
+    T = np.asarray(temperatures_K, float)
+    k = np.asarray(kappa, float)
+    if T.shape != k.shape or len(T) < 2 or (T <= 0).any() or (k <= 0).any():
+        raise ValueError("power_law_exponent needs >= 2 positive (T, kappa) pairs of equal length")
+    alpha, logc = np.polyfit(np.log(T), np.log(k), 1)
+    return float(alpha), float(np.exp(logc))
+
+
+@dataclass(frozen=True)
+class KappaComparison(Result):
+    """3ph vs 3+4ph Wigner conductivity (paper Fig. 4a,b,d-f).
+
+    temperatures_K: (n_T,). kappa_3ph, kappa_34ph: (n_T, 3) kappa_p + kappa_c (xx, yy, zz), W/mK;
+    kappa_p_3ph, kappa_p_34ph, kappa_c_3ph, kappa_c_34ph: (n_T, 3) the parts. alpha_3ph,
+    alpha_34ph: (3,) exponents of kappa ~ T^alpha. frequencies_THz: (n_modes,) all irreducible
+    modes; tau_3ph_ps, tau_34ph_ps: (n_T, n_modes) lifetimes 1/Gamma (inf where Gamma = 0).
+    wigner_limit_ps: 3 n_atoms / w_max (tau above: particle-like).
+    """
+
+    temperatures_K: np.ndarray
+    kappa_3ph: np.ndarray
+    kappa_34ph: np.ndarray
+    kappa_p_3ph: np.ndarray
+    kappa_p_34ph: np.ndarray
+    kappa_c_3ph: np.ndarray
+    kappa_c_34ph: np.ndarray
+    alpha_3ph: np.ndarray
+    alpha_34ph: np.ndarray
+    frequencies_THz: np.ndarray
+    tau_3ph_ps: np.ndarray
+    tau_34ph_ps: np.ndarray
+    wigner_limit_ps: float
+
+    def plot(self):
+        import matplotlib.pyplot as plt
+
+        T = self.temperatures_K
+        fig, axes = plt.subplots(1, 5, figsize=(17, 3.4))
+        f = self.frequencies_THz
+        meV = f * 4.135667696
+        for ax, it in zip(axes[:2], (0, len(T) - 1), strict=True):
+            ax.semilogy(meV, self.tau_3ph_ps[it], "*", ms=3, color="C0", label="3ph")
+            ax.semilogy(meV, self.tau_34ph_ps[it], "o", ms=2, mfc="none", color="C4", label="3+4ph")
+            e = np.linspace(max(meV.min(), 0.05), meV.max(), 100)
+            ax.semilogy(e, 1.0 / (2 * np.pi * e / 4.135667696), "g-", label="Ioffe-Regel $1/\\omega$")
+            ax.axhline(self.wigner_limit_ps, color="k", ls="--", label="Wigner limit")
+            ax.set_xlabel("energy (meV)")
+            ax.set_ylabel("lifetime (ps)")
+            ax.set_title(f"{T[it]:g} K")
+            ax.legend(fontsize=6)
+        for i, ax in enumerate(axes[2:]):
+            for k, a, lab, c in ((self.kappa_3ph, self.alpha_3ph, "$\\kappa_{3ph}+\\kappa_c$", "C0"),
+                                 (self.kappa_34ph, self.alpha_34ph, "$\\kappa_{3+4ph}+\\kappa_c$", "C4")):
+                ax.plot(T, k[:, i], "o", color=c, label=f"{lab}: $T^{{{a[i]:.2f}}}$")
+                al, cc = power_law_exponent(T, k[:, i])
+                tt = np.linspace(T.min(), T.max(), 50)
+                ax.plot(tt, cc * tt**al, "-", color=c)
+            ax.set_xlabel("T (K)")
+            ax.set_ylabel(f"$\\kappa_{{{'xyz'[i]}}}$ (W m$^{{-1}}$ K$^{{-1}}$)")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+
+def compare_kappa_3ph_34ph(k3, k34, rates3_per_ps, rates34_per_ps, n_atoms: int) -> KappaComparison:
+    """Collect two WignerKappa results (3ph and 3+4ph rates, same modes) into a KappaComparison.
+
+    rates*_per_ps: (n_T, n_q, n_b) total linewidths used for k3 / k34.
+    """
+    T = np.asarray(k3.temperatures_K, float)
+    if not np.array_equal(T, np.asarray(k34.temperatures_K, float)):
+        raise ValueError("the two WignerKappa results have different temperatures")
+
+    def diag(a):
+        return np.einsum("tii->ti", np.asarray(a))
+
+    tot3, tot34 = diag(k3.kappa_p + k3.kappa_c), diag(k34.kappa_p + k34.kappa_c)
+    a3 = np.array([power_law_exponent(T, tot3[:, i])[0] if (tot3[:, i] > 0).all() and len(T) > 1 else np.nan
+                   for i in range(3)])
+    a34 = np.array([power_law_exponent(T, tot34[:, i])[0] if (tot34[:, i] > 0).all() and len(T) > 1
+                    else np.nan for i in range(3)])
+    f = np.asarray(k3.frequencies_THz, float)
+    with np.errstate(divide="ignore"):
+        tau3 = 1.0 / np.asarray(rates3_per_ps, float).reshape(len(T), -1)
+        tau34 = 1.0 / np.asarray(rates34_per_ps, float).reshape(len(T), -1)
+    wmax = 2 * np.pi * f.max()
+    return KappaComparison(
+        temperatures_K=T, kappa_3ph=tot3, kappa_34ph=tot34, kappa_p_3ph=diag(k3.kappa_p),
+        kappa_p_34ph=diag(k34.kappa_p), kappa_c_3ph=diag(k3.kappa_c), kappa_c_34ph=diag(k34.kappa_c),
+        alpha_3ph=a3, alpha_34ph=a34, frequencies_THz=f.ravel(), tau_3ph_ps=tau3, tau_34ph_ps=tau34,
+        wigner_limit_ps=float(3 * n_atoms / wmax))

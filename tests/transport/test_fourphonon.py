@@ -1,0 +1,274 @@
+"""Four-phonon rates: brute-force cross-check, sampling error, T^2 limit, symmetry invariance.
+
+Tiny test crystals: fcc Al (EMT harmonic force constants via phonopy) with a fourth-order tensor
+from a pair potential phi(|d|^2) = A exp(-|d|^2/b) with random A, b (fully symmetric under the
+space group and under index permutation by construction).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from incipient.lattice.shengbte import ShengBTEFC4
+from incipient.transport.fourphonon import (
+    FourPhononRates,
+    four_phonon_rates,
+    fourphonon_prefactor,
+    mesh_phonons,
+)
+
+
+def _emt_phonopy(atoms, supercell):
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    u = PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=atoms.cell[:],
+                     scaled_positions=atoms.get_scaled_positions())
+    ph = Phonopy(u, supercell_matrix=supercell, primitive_matrix="P")
+    ph.generate_displacements(distance=0.01)
+    forces = []
+    for s in ph.supercells_with_displacements:
+        a = Atoms(s.symbols, cell=s.cell, scaled_positions=s.scaled_positions, pbc=True)
+        a.calc = EMT()
+        forces.append(a.get_forces())
+    ph.forces = np.array(forces)
+    ph.produce_force_constants()
+    ph.symmetrize_force_constants()
+    return ph
+
+
+def _d4_pair(d, A, b):
+    """Fourth derivative tensor of A exp(-|d|^2/b) with respect to d (analytic)."""
+    e = np.exp(-(d @ d) / b)
+    f2, f3, f4 = A * e / b**2, -A * e / b**3, A * e / b**4
+    eye = np.eye(3)
+    t = 16 * f4 * np.einsum("a,b,c,d->abcd", d, d, d, d)
+    for s in ("ad,b,c", "bd,a,c", "cd,a,b", "ac,b,d", "bc,a,d", "ab,c,d"):
+        t += 8 * f3 * np.einsum(s + "->abcd", eye, d, d)
+    for s in ("ac,bd", "bc,ad", "ab,cd"):
+        t += 4 * f2 * np.einsum(s + "->abcd", eye, eye)
+    return t
+
+
+def _pair_fc4(atoms, cutoff_A, A, b) -> ShengBTEFC4:
+    """ShengBTE-form fc4 of a pair potential: quartets of atom i (home cell) and neighbour j@R."""
+    cell, pos, nat = atoms.cell[:], atoms.get_positions(), len(atoms)
+    blocks: dict = {}
+    for i, j in itertools.product(range(nat), repeat=2):
+        for n in itertools.product(range(-2, 3), repeat=3):
+            d = pos[j] + np.array(n) @ cell - pos[i]
+            if (i == j and not any(n)) or np.linalg.norm(d) > cutoff_A:
+                continue
+            D = _d4_pair(d, A, b)
+            for combo in itertools.product((0, 1), repeat=3):
+                slots = [(i, (0, 0, 0)) if c == 0 else (j, n) for c in combo]
+                sign = (-1) ** (1 + combo.count(0))  # d/dr_i = -d/dd
+                key = (i, *[x for s in slots for x in (s[0], *s[1])])
+                blocks[key] = blocks.get(key, 0) + sign * D
+    keys = sorted(blocks)
+    R = [np.array([k[2 + 4 * m: 5 + 4 * m] for k in keys]) @ cell for m in range(3)]
+    return ShengBTEFC4(R2_A=R[0], R3_A=R[1], R4_A=R[2],
+                       atoms=np.array([[k[0], k[1], k[5], k[9]] for k in keys]),
+                       phi_eV_A4=np.array([blocks[k] for k in keys]))
+
+
+@pytest.fixture(scope="module")
+def al1():
+    a = bulk("Al", "fcc", a=4.05)
+    rng = np.random.default_rng(11)
+    return a, _emt_phonopy(a, np.eye(3, dtype=int) * 4), _pair_fc4(a, 3.0, rng.uniform(10, 30), rng.uniform(3, 6))
+
+
+@pytest.fixture(scope="module")
+def al2():
+    """Two-atom cell (fcc primitive doubled along a1): checks the atom phase convention."""
+    a = bulk("Al", "fcc", a=4.05).repeat((2, 1, 1))
+    a.positions[1] += [0.03, -0.02, 0.01]  # break the pure translation, keep it a 2-atom crystal
+    rng = np.random.default_rng(5)
+    return a, _emt_phonopy(a, np.diag([2, 3, 3])), _pair_fc4(a, 3.0, rng.uniform(10, 30), rng.uniform(3, 6))
+
+
+def _brute_force_rates(ph, fc4, mesh, q0_frac, T_K, sigma_THz):
+    """Plain-numpy/loop 4ph rates of one q-point from the textbook formulas (fixed Gaussian)."""
+    hbar_eVs, kB = 6.582119569e-16, 8.617333262e-5
+    prim = ph.primitive
+    m = np.asarray(prim.masses)
+    tau = np.asarray(prim.scaled_positions)
+    L = np.asarray(prim.cell)
+    grid = np.array(list(itertools.product(*[range(n) for n in mesh])))[:, ::-1]  # any order
+    qs = grid / np.asarray(mesh)
+    ph.run_qpoints(qs, with_eigenvectors=True)
+    f, ev = np.abs(ph.qpoints.frequencies), ph.qpoints.eigenvectors  # ev[q][3*atom+alpha, band]
+    w = 2 * np.pi * f
+    n = 1.0 / np.expm1(hbar_eVs * 1e12 * np.where(f > 0.05, w, 1) / (kB * T_K))
+    ok = f > 0.05
+    cells = [np.rint(getattr(fc4, k) @ np.linalg.inv(L)).astype(int) for k in ("R2_A", "R3_A", "R4_A")]
+    at = fc4.atoms
+
+    def index(q):
+        a = np.rint(np.mod(q, 1) * mesh).astype(int) % mesh
+        return int(np.flatnonzero((grid == a).all(axis=1))[0])
+
+    def V(qv, evs):
+        # atomic-position phase convention: exp(i q.(R + tau)) per slot, phonopy eigenvectors
+        ph_ = np.exp(2j * np.pi * (qv[0] @ tau[at[:, 0]].T))
+        for s in range(3):
+            ph_ = ph_ * np.exp(2j * np.pi * ((cells[s] + tau[at[:, s + 1]]) @ qv[s + 1]))
+        e = [evs[s].reshape(-1, 3, evs[s].shape[1])[at[:, s]] / np.sqrt(m[at[:, s]])[:, None, None]
+             for s in range(4)]
+        t = np.einsum("nabcd,naw->nbcdw", fc4.phi_eV_A4, e[0])
+        t = np.einsum("nbcdw,nbx->ncdwx", t, e[1])
+        t = np.einsum("ncdwx,ncy->ndwxy", t, e[2])
+        return np.einsum("n,ndwxy,ndz->wxyz", ph_, t, e[3])
+
+    i0 = index(np.asarray(q0_frac))
+    q0 = qs[i0]
+    rate = np.zeros(ev.shape[2])
+    cls_sign = {"++": (1, 1, -1), "+-": (1, -1, -1), "--": (-1, -1, -1)}
+    cls_w = {"++": 0.5, "+-": 0.5, "--": 1 / 6}
+    sg = 2 * np.pi * sigma_THz
+    for i1, i2 in itertools.product(range(len(qs)), repeat=2):
+        for cls, (s1, s2, s3) in cls_sign.items():
+            # momentum: q + s1 q1 + s2 q2 + s3 q3 = G (s = +1 absorbed, -1 emitted)
+            i3 = index(-s3 * (q0 + s1 * qs[i1] + s2 * qs[i2]))
+            evs = [ev[i0]]
+            qv = [q0]
+            for s, ii in zip((s1, s2, s3), (i1, i2, i3), strict=True):
+                evs.append(ev[ii] if s == 1 else ev[ii].conj())
+                qv.append(qs[ii] if s == 1 else -qs[ii])
+            Vt = V(qv, evs)  # (b0, b1, b2, b3)
+            n1, n2, n3 = n[i1][:, None, None], n[i2][None, :, None], n[i3][None, None, :]
+            if cls == "++":
+                F = n1 * n2 * (n3 + 1) - (n1 + 1) * (n2 + 1) * n3
+            elif cls == "+-":
+                F = n1 * (n2 + 1) * (n3 + 1) - (n1 + 1) * n2 * n3
+            else:
+                F = (n1 + 1) * (n2 + 1) * (n3 + 1) - n1 * n2 * n3
+            mask = ok[i1][:, None, None] & ok[i2][None, :, None] & ok[i3][None, None, :]
+            w1, w2, w3 = w[i1][:, None, None], w[i2][None, :, None], w[i3][None, None, :]
+            for b0 in range(len(rate)):
+                x = w[i0, b0] + s1 * w1 + s2 * w2 + s3 * w3
+                delta = np.exp(-0.5 * x**2 / sg**2) / (np.sqrt(2 * np.pi) * sg)
+                rate[b0] += cls_w[cls] * np.sum(np.where(
+                    mask, np.abs(Vt[b0]) ** 2 * F * delta / (w[i0, b0] * w1 * w2 * w3), 0.0))
+    rate *= fourphonon_prefactor() / len(qs) ** 2
+    return f[i0], np.where(ok[i0], rate, 0.0), qs[i0]
+
+
+def _check_against_brute_force(ph, fc4, mesh, q_indices):
+    mp = mesh_phonons(ph, mesh, use_symmetry=False)
+    for qi in q_indices:
+        r = four_phonon_rates(mp, fc4, [400.0], smearing="fixed", sigma_THz=0.4, cutoff_sigmas=12.0,
+                              q_indices=[qi])
+        f_bf, rate_bf, _ = _brute_force_rates(ph, fc4, np.array(mesh), mp.grid.qpoints_frac[qi], 400.0, 0.4)
+        np.testing.assert_allclose(r.frequencies_THz[0], f_bf, atol=1e-8)
+        # degenerate bands: compare sums over degenerate sets (rates are averaged in the module)
+        keys = np.round(f_bf, 5)
+        for k in np.unique(keys):
+            sel = keys == k
+            assert r.rates_per_ps[0, 0, sel].sum() == pytest.approx(rate_bf[sel].sum(), rel=1e-8, abs=1e-14)
+        assert rate_bf.max() > 0
+
+
+def test_exact_matches_brute_force_two_atom_cell(al2):
+    """2-atom cell (tests the atom phase convention), 2x2x2 mesh, q = (1/2, 0, 0)."""
+    atoms, ph, fc4 = al2
+    _check_against_brute_force(ph, fc4, (2, 2, 2), [1])
+
+
+@pytest.mark.slow
+def test_exact_matches_brute_force_3x3x3(al1, al2):
+    """1- and 2-atom cells on a 3x3x3 mesh (minutes: the brute force is plain numpy)."""
+    _check_against_brute_force(al1[1], al1[2], (3, 3, 3), [1, 5])
+    _check_against_brute_force(al2[1], al2[2], (3, 3, 3), [5])
+
+
+def test_sampled_rates_agree_with_exact_within_error(al2):
+    atoms, ph, fc4 = al2
+    mp = mesh_phonons(ph, (4, 4, 4))
+    kw = dict(smearing="fixed", sigma_THz=0.5, q_indices=[1, 3, 6])
+    exact = four_phonon_rates(mp, fc4, [300.0, 600.0], **kw)
+    samp = four_phonon_rates(mp, fc4, [300.0, 600.0], n_samples=1200, rng=np.random.default_rng(0), **kw)
+    assert samp.n_pairs_sampled == 1200 and exact.info["exact"] and not samp.info["exact"]
+    good = (exact.rates_per_ps > 0) & (samp.rates_stderr_per_ps > 0)
+    z = (samp.rates_per_ps - exact.rates_per_ps)[good] / samp.rates_stderr_per_ps[good]
+    assert good.sum() > 20
+    assert np.abs(z).max() < 4.5
+    assert np.sqrt(np.mean(z**2)) < 2.0
+    rel = samp.rates_stderr_per_ps[good] / samp.rates_per_ps[good]
+    assert np.median(rel) < 0.2  # the stated errors are informative, not huge
+
+
+def test_classical_limit_T_squared(al1):
+    atoms, ph, fc4 = al1
+    mp = mesh_phonons(ph, (4, 4, 4))
+    r = four_phonon_rates(mp, fc4, [5000.0, 10000.0], smearing="adaptive", scalebroad=1.0)
+    ok = r.rates_per_ps[0] > 1e-12 * r.rates_per_ps[0].max()
+    assert ok.sum() > 10
+    np.testing.assert_allclose(r.rates_per_ps[1][ok] / r.rates_per_ps[0][ok], 4.0, rtol=5e-3)
+    # all three process classes contribute (single classes may dip below zero only through the
+    # smearing of energy conservation; the totals are positive)
+    assert (r.rates_per_ps >= 0).all()
+    assert (r.rates_by_class_per_ps.sum(axis=(0, 2, 3)) > 0).all()
+
+
+def test_rates_invariant_under_symmetry_equivalent_q(al1):
+    atoms, ph, fc4 = al1
+    mp = mesh_phonons(ph, (4, 4, 4), use_symmetry=False)
+    sym = mesh_phonons(ph, (4, 4, 4)).grid
+    r = four_phonon_rates(mp, fc4, [300.0], smearing="fixed", sigma_THz=0.3)
+    checked = 0
+    for rep in sym.ir_index:
+        star = np.flatnonzero(sym.mapping == rep)
+        ref = r.rates_per_ps[0, rep]
+        for s in star:
+            np.testing.assert_allclose(r.rates_per_ps[0, s], ref, rtol=1e-7, atol=1e-12 * ref.max())
+            checked += 1
+    assert checked == 64 and r.rates_per_ps.max() > 0
+
+
+def test_result_round_trip_and_input_validation(al1, tmp_path):
+    atoms, ph, fc4 = al1
+    mp = mesh_phonons(ph, (2, 2, 2))
+    r = four_phonon_rates(mp, fc4, [300.0], smearing="fixed", sigma_THz=0.5)
+    back = FourPhononRates.load(r.save(tmp_path / "r.json"))
+    np.testing.assert_array_equal(back.rates_per_ps, r.rates_per_ps)
+    with pytest.raises(ValueError, match="sigma_THz"):
+        four_phonon_rates(mp, fc4, [300.0], smearing="fixed")
+    with pytest.raises(ValueError, match="temperatures_K"):
+        four_phonon_rates(mp, fc4, [0.0])
+    bad = ShengBTEFC4(R2_A=fc4.R2_A + 0.3, R3_A=fc4.R3_A, R4_A=fc4.R4_A, atoms=fc4.atoms,
+                      phi_eV_A4=fc4.phi_eV_A4)
+    with pytest.raises(ValueError, match="R2_A"):
+        four_phonon_rates(mp, bad, [300.0], smearing="fixed", sigma_THz=0.5)
+    # prefactor: pi hbar^2/8 in (eV/(A^4 amu^2))^2 (rad/ps)^-5 ps -> 1/ps, by hand
+    hbar, ev, amu = 1.054571817e-34, 1.602176634e-19, 1.66053906660e-27
+    assert fourphonon_prefactor() == pytest.approx(np.pi / 8 * hbar**2 * (ev / 1e-40 / amu**2) ** 2
+                                                   * 1e-72, rel=1e-12)
+
+
+def test_power_law_exponent_and_comparison():
+    from incipient.transport.fourphonon import compare_kappa_3ph_34ph, power_law_exponent
+    from incipient.transport.wigner_assembly import wigner_kappa
+
+    T = np.array([300.0, 400.0, 500.0, 600.0])
+    a, c = power_law_exponent(T, 0.3 * (T / 300.0) ** 0.44)
+    assert a == pytest.approx(0.44, abs=1e-12) and c == pytest.approx(0.3 * 300.0**-0.44, rel=1e-10)
+    with pytest.raises(ValueError):
+        power_law_exponent(T, -T)
+    # a single particle-like mode with 1/tau ~ T: kappa_p ~ T^-1 at high T (C -> kB)
+    f = np.array([[0.5]])
+    v = np.zeros((1, 3, 1, 1), complex)
+    v[0, :, 0, 0] = 10.0
+    G3 = 0.01 * T[:, None, None] * np.ones((4, 1, 1))
+    k3 = wigner_kappa(f, v, G3, T, 50.0)
+    k34 = wigner_kappa(f, v, 2 * G3, T, 50.0)
+    cmp_ = compare_kappa_3ph_34ph(k3, k34, G3, 2 * G3, n_atoms=1)
+    np.testing.assert_allclose(cmp_.alpha_3ph, -1.0, atol=2e-3)
+    np.testing.assert_allclose(cmp_.kappa_34ph / cmp_.kappa_3ph, 0.5, rtol=1e-12)
