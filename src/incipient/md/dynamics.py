@@ -8,6 +8,13 @@ Any ASE calculator works; the heat current needs 'energies' and 'virials'.
 
 Units: positions in A, velocities stored in A/fs, time in fs, energies in eV, heat currents in
 eV*A/fs (not divided by the volume).
+
+Heat current: ``heat_current_virial`` = -sum_i W_i . v_i; ``heat_current_conv`` =
+sum_i (e_i - <e>_s(i)) v_i with e_i = U_i + K_i and <e>_s the instantaneous mean energy of atom
+i's species. Removing the species means drops the term <e>_s sum_{i in s} v_i, which carries no
+heat (the mass flux of a species in a solid integrates to zero) but whose absolute energies
+(~ -3 eV/atom) swamp the Green-Kubo integral with noise in multi-component systems.
+``heat_current_conv_raw`` keeps the absolute energies (what LAMMPS' compute heat/flux gives).
 """
 
 from __future__ import annotations
@@ -207,6 +214,9 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
 
     f, epot, e_i, W, tf = forces_and_more()
     force_s = tf
+    kinds = np.unique(atoms.numbers)
+    species_sum = (atoms.numbers[None, :] == kinds[:, None]).astype(float)  # (S, N) indicator
+    species_count = species_sum.sum(1)
     e_nve_ref = None
     bar = None
     if progress:
@@ -275,10 +285,14 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
             if want_heat and not in_nvt and step % heat_current_every == 0:
                 v_fs = vel * units.fs  # A/fs
                 e_tot_i = e_i + 0.5 * masses * (vel * vel).sum(1)
-                j_conv = (v_fs * e_tot_i[:, None]).sum(0)
+                j_raw = (v_fs * e_tot_i[:, None]).sum(0)
+                # convective part with each species' mean energy removed: sum_s (e_i - <e>_s) v_i
+                e_rel = e_tot_i - species_sum.T @ (species_sum @ e_tot_i / species_count)
+                j_conv = (v_fs * e_rel[:, None]).sum(0)
                 j_vir = -np.einsum("iab,ib->a", W, v_fs)
                 writer.append_observable("heat_current_conv_eV_A_fs", step, j_conv, "eV*angstrom/fs")
                 writer.append_observable("heat_current_virial_eV_A_fs", step, j_vir, "eV*angstrom/fs")
+                writer.append_observable("heat_current_conv_raw_eV_A_fs", step, j_raw, "eV*angstrom/fs")
             if step % checkpoint_every == 0 or step == total_steps:
                 checkpoint()
             if bar is not None:
