@@ -7,7 +7,9 @@ The ionic conductivity is estimated with Nernst-Einstein (Haven ratio 1):
 sigma = n q^2 D / (kB T).
 
 Rules (thresholds stated so that a user can disagree with them):
-- superionic: long-range diffusion, D >= 1e-6 cm^2/s (liquid-like sublattice; e.g. beta-Ag2S);
+- superionic: long-range diffusion, D >= 1e-6 cm^2/s (liquid-like sublattice; e.g. beta-Ag2S),
+  and the run actually saw long-range motion (MSD above the squared site spacing); in a run
+  too short for that, D is only an upper bound and cannot make the material superionic;
 - incipient: the ions hop between sites (hop rate > 0, or D > 1e-10 cm^2/s) but diffusion stays
   below 1e-6 cm^2/s and most hops are local (return fraction >= 0.5, or D < 1e-7 cm^2/s);
 - electronic (non-ionic) conductor: no hops and D < 1e-10 cm^2/s (ions only vibrate).
@@ -92,15 +94,24 @@ class Classification(Result):
 def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, hop_rate_per_ps: float = 0.0,
              return_fraction: float = float("nan"), mean_residence_ps: float = float("nan"),
              phonon_period_ps: float = float("nan"), ta_mode_persists: bool | None = None,
-             kappa_avg_W_mK: float | None = None, name: str = "this run") -> Classification:
-    """Apply the rules in the module docstring."""
+             kappa_avg_W_mK: float | None = None, name: str = "this run",
+             msd_A2: float | None = None, site_spacing_A: float | None = None) -> Classification:
+    """Apply the rules in the module docstring.
+
+    ``msd_A2`` (total MSD at the end of the fit window) and ``site_spacing_A`` (nearest
+    site-to-site distance) tell whether the run saw long-range motion at all.
+    """
     D = float(max(D_cm2_s, 0.0))
     reasons = []
-    if D >= SUPERIONIC_D_CM2_S:
+    long_range_seen = msd_A2 is None or site_spacing_A is None or msd_A2 > site_spacing_A**2
+    if not long_range_seen:
+        reasons.append(f"MSD {msd_A2:.2f} A^2 < (site spacing {site_spacing_A:.2f} A)^2: no long-range motion in this run, "
+                       f"D = {D:.1e} cm^2/s is an upper bound")
+    if D >= SUPERIONIC_D_CM2_S and long_range_seen:
         label = "superionic"
         reasons.append(f"D = {D:.2e} cm^2/s >= {SUPERIONIC_D_CM2_S:g} (long-range, liquid-like diffusion)")
-    elif hop_rate_per_ps > 0 or D > MOBILE_D_CM2_S:
-        local = (np.isfinite(return_fraction) and return_fraction >= 0.5) or D < LOCAL_D_CM2_S
+    elif hop_rate_per_ps > 0 or (D > MOBILE_D_CM2_S and long_range_seen):
+        local = (np.isfinite(return_fraction) and return_fraction >= 0.5) or D < LOCAL_D_CM2_S or not long_range_seen
         label = "incipient" if local else "superionic"
         reasons.append(f"ions hop (rate {hop_rate_per_ps:.3g} /ps per ion, D = {D:.2e} cm^2/s)")
         if local:

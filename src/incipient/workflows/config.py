@@ -74,7 +74,7 @@ class KappaConfig:
 
 @dataclass(frozen=True)
 class MEMConfig:
-    temperatures_K: tuple = (100, 500)
+    temperatures_K: tuple = (200, 500)
     grid_A: float = 0.1
 
 

@@ -59,7 +59,7 @@ def write_report(root: Path, config, outcomes, *, title: str | None = None) -> P
             continue
         parts.append(f"<h2>{html.escape(o.name)}</h2>")
         if s.get("text"):
-            parts.append(f"<p>{html.escape(s['text'])}</p>")
+            parts.append(f"<p style='white-space:pre-wrap'>{html.escape(s['text'])}</p>")
         for fig in s.get("figures", []):
             p = root / fig["path"]
             if p.exists():

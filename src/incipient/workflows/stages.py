@@ -215,7 +215,9 @@ def stage_migration(ctx: StageContext) -> dict:
                  "D_cm2_s": float(d.D_cm2_s), "hop_rate_per_ion_ps": float(h.rate_per_ion_ps),
                  "rates_by_class_per_ion_ps": {k: float(v) for k, v in h.rates_by_class_per_ion_ps.items()},
                  "return_fraction": float(h.return_fraction), "mean_residence_time_ps": float(h.mean_residence_time_ps),
-                 "n_mobile_per_A3": float(len(traj.indices_of(c.species)) / abs(np.linalg.det(traj.cell)))}
+                 "n_mobile_per_A3": float(len(traj.indices_of(c.species)) / abs(np.linalg.det(traj.cell))),
+                 "msd_end_of_fit_A2": float(np.asarray(d.msd_xyz_A2)[max(np.searchsorted(d.time_ps, d.fit_window_ps[1]) - 1, 0)].sum()),
+                 "site_spacing_A": _site_spacing(reference, c.species)}
         per_T.append(entry)
         if abs(T - 600) < 1:
             for k, ax in enumerate("xyz"):
@@ -224,6 +226,13 @@ def stage_migration(ctx: StageContext) -> dict:
     return {"runs": per_T, "figures": figs, "comparisons": comps,
             "text": "Diffusion from the MSD (all time origins, framework drift removed, errors over ions or time blocks); "
                     "hops between Cu sites with a residence-time criterion, classified as x, z, MID."}
+
+
+def _site_spacing(reference, species: str) -> float:
+    """Shortest distance between two atoms of ``species`` (the hop length scale), Angstrom."""
+    idx = [i for i, s in enumerate(reference.get_chemical_symbols()) if s == species]
+    d = reference.get_all_distances(mic=True)[np.ix_(idx, idx)]
+    return float(d[d > 0.1].min())
 
 
 # --------------------------------------------------------------------------- barriers
@@ -261,8 +270,11 @@ def stage_kappa_gk(ctx: StageContext) -> dict:
         jc = [c[0] for c in currents]
         jv = [c[1] for c in currents]
         dt, vol = currents[0][2], currents[0][3]
-        n_seg = 1 if len(rs) > 1 else 4
-        res = green_kubo(jc, jv, volume_A3=vol, temperature_K=float(T), dt_fs=dt, n_segments=n_seg)
+        total_ps = sum(len(x) for x in jc) * dt / 1000
+        n_seg = 1 if (len(rs) > 1 or total_ps < 40) else 4
+        seg_ps = total_ps / (len(rs) * n_seg)
+        fstar = max(5.0, 12.0 / seg_ps)  # keep >= ~12 frequencies below f* for the cepstral fit
+        res = green_kubo(jc, jv, volume_A3=vol, temperature_K=float(T), dt_fs=dt, n_segments=n_seg, fstar_THz=fstar)
         res.save(ctx.path(f"gk_T{T:g}K.json"))
         p = ctx.path(f"gk_T{T:g}K.png")
         _save_fig(res.plot(), p)
@@ -350,17 +362,37 @@ def stage_force_constants(ctx: StageContext) -> dict:
     ph.force_constants = fc2_ph
     write_fc2(ctx.path("fc2.hdf5"), fc2_ph)
     unstable = check_stability(ph, mesh=(6, 6, 6))
-    ph.auto_band_structure(npoints=41)
-    fig = ph.plot_band_structure()
-    fig = fig.gcf() if hasattr(fig, "gcf") else fig
     p = ctx.path("bands.png")
-    _save_fig(fig, p)
+    _save_fig(_plot_bands(ph, ideal_conventional=base), p)
     text = (f"{len(snaps)} snapshots from the {run['temperature_K']:g} K MD ({len(ideal)} atoms); hiPhive cutoffs "
             f"{list(c.force_constants.cutoffs_A)} A; held-out force RMSE {fit.rmse_test_eV_A:.3f} eV/A, R^2 {fit.r2_test:.2f}. "
             + ("Dynamically stable on a 6x6x6 mesh." if not unstable else f"{len(unstable)} imaginary modes (lowest {unstable[0][1]:.2f} THz)."))
     return {"fc2_file": str(ctx.path("fc2.hdf5")), "fc2_supercell": [3, 3, 3], "temperature_K": run["temperature_K"],
             "rmse_test_eV_A": float(fit.rmse_test_eV_A), "r2_test": float(fit.r2_test), "n_imaginary": len(unstable),
             "text": text, "figures": [{"path": _rel(ctx, p), "caption": f"Phonon dispersion from the {run['temperature_K']:g} K effective fc2."}]}
+
+
+def _plot_bands(ph, ideal_conventional):
+    """Dispersion along Gamma -> a*, b*, c* zone boundaries of the conventional cell (no seekpath needed)."""
+    import matplotlib.pyplot as plt
+
+    A_c = ideal_conventional.cell.array
+    A_p = np.asarray(ph.primitive.cell)
+    ends = {"x: (1,0,0)": (1.0, 0, 0), "y: (0,1,0)": (0, 1.0, 0), "z: (0,0,1/2)": (0, 0, 0.5)}
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), sharey=True)
+    for ax, (label, end) in zip(axes, ends.items(), strict=True):
+        t = np.linspace(0, 1, 41)
+        q_conv = np.outer(t, end)
+        q_prim = (q_conv @ np.linalg.inv(A_c).T) @ A_p.T
+        ph.run_qpoints(q_prim)
+        f = ph.get_qpoints_dict()["frequencies"]
+        ax.plot(t, f, color="C0", lw=0.8)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlabel(f"Gamma -> {label} (r.l.u. of conv. cell)")
+    axes[0].set_ylabel("frequency (THz)")
+    fig.suptitle("Phonons from the temperature-effective fc2")
+    fig.tight_layout()
+    return fig
 
 
 def _phonopy_from_stage(ctx: StageContext):
@@ -470,7 +502,7 @@ def stage_classify(ctx: StageContext) -> dict:
     c = classify(D_cm2_s=hot["D_cm2_s"], temperature_K=hot["temperature_K"], n_mobile_per_A3=hot["n_mobile_per_A3"],
                  hop_rate_per_ps=hot["hop_rate_per_ion_ps"], return_fraction=hot["return_fraction"],
                  mean_residence_ps=hot["mean_residence_time_ps"], phonon_period_ps=period, kappa_avg_W_mK=kappa_avg,
-                 name=ctx.config.name)
+                 name=ctx.config.name, msd_A2=hot.get("msd_end_of_fit_A2"), site_spacing_A=hot.get("site_spacing_A"))
     c.save(ctx.path("classification.json"))
     p = ctx.path("classification.png")
     _save_fig(c.plot(), p)
