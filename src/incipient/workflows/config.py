@@ -41,8 +41,8 @@ class PotentialConfig:
 class MDConfig:
     temperatures_K: tuple = (300.0, 600.0)
     timestep_fs: float = 2.0
-    nvt_ps: float = 2.0
-    nve_ps: float = 4.0
+    nvt_ps: float = 3.0
+    nve_ps: float = 12.0
     save_every: int = 5
     heat_current_every: int = 1
     seeds: tuple = (0,)
@@ -61,13 +61,13 @@ class MigrationConfig:
 @dataclass(frozen=True)
 class ForceConstantsConfig:
     temperature_K: float = 300.0
-    n_snapshots: int = 40
+    n_snapshots: int = 60
     cutoffs_A: tuple = (6.0,)  # (fc2,) or (fc2, fc3) or (fc2, fc3, fc4); paper: 8, 6, 5.2
 
 
 @dataclass(frozen=True)
 class KappaConfig:
-    mesh: tuple = (4, 4, 4)
+    mesh: tuple = (5, 5, 5)
     temperatures_K: tuple = (300.0, 450.0, 600.0)
     four_phonon: bool = False
 

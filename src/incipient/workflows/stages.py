@@ -174,7 +174,7 @@ def stage_spectra(ctx: StageContext) -> dict:
                 harmonic = harmonic_sqe(_phonopy_from_stage(ctx), q, temperature_K=float(T), reference_cell=ref_cell)
             except Exception as exc:  # harmonic overlay is optional; report why it is missing
                 out.setdefault("notes", []).append(f"harmonic S(Q,E) not overlaid: {exc}")
-        fig = s.plot(harmonic=harmonic)
+        fig = s.plot(harmonic=harmonic, energy_max_meV=20.0)
         p = ctx.path(f"sqw_H40_T{T:g}K.png")
         _save_fig(fig, p)
         figs.append({"path": _rel(ctx, p), "caption": f"S(Q,w) from MD along (H,4,0) at {T:g} K, X-ray form factors, log scale"
