@@ -299,8 +299,9 @@ def stage_kappa_gk(ctx: StageContext) -> dict:
         if np.all(kap > 0):
             fit = fit_power_law(T, kap, np.maximum(err, 1e-6))
             summary["alpha_xyz"] = [float(a) for a in np.atleast_1d(fit.alpha)]
+            summary["alpha_err_xyz"] = [float(a) for a in np.atleast_1d(fit.alpha_err)]
             for i, ax in enumerate("xyz"):
-                comps.append([f"kappa_EMD,{ax} ~ T^alpha", f"{summary['alpha_xyz'][i]:.2f}", {"x": "0.17", "y": "-0.3", "z": "-0.43"}[ax], "", f"T = {T.min():g}-{T.max():g} K"])
+                comps.append([f"kappa_EMD,{ax} ~ T^alpha", f"{summary['alpha_xyz'][i]:.2f} +- {summary['alpha_err_xyz'][i]:.2f}", {"x": "0.17", "y": "-0.3", "z": "-0.43"}[ax], "", f"T = {T.min():g}-{T.max():g} K"])
     return summary
 
 
