@@ -70,6 +70,7 @@ class KappaConfig:
     mesh: tuple = (5, 5, 5)
     temperatures_K: tuple = (300.0, 450.0, 600.0)
     four_phonon: bool = False
+    four_phonon_samples: int = 60  # q-pairs sampled per irreducible q-point (0: exact sum)
 
 
 @dataclass(frozen=True)
