@@ -46,6 +46,8 @@ def run_ensemble(func: Callable[..., Any], tasks: Sequence[dict], scheduler: str
         return []
     cluster = None
     if scheduler is None:
+        # the nanny's shutdown chatter ("worker process still alive ... killing") is not news
+        logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
         cluster = LocalCluster(n_workers=n_workers, processes=processes,
                                threads_per_worker=threads_per_worker, dashboard_address=None)
         client = Client(cluster)
