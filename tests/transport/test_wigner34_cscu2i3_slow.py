@@ -1,0 +1,54 @@
+"""3ph vs 3+4ph Wigner glue on CsCu2I3 (slow: short MD -> effective fc2 -> phono3py + 4ph).
+
+Checks that the 3ph part of ``wigner_3ph_4ph`` equals ``wigner_conductivity`` (independent
+assembly by phono3py) on identical inputs, and that adding 4ph rates lowers kappa_p.
+"""
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.slow
+def test_wigner34_matches_phono3py_and_4ph_lowers_kappa_p(tmp_path):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from incipient.data import cscu2i3_fc3, cscu2i3_fc4
+    from incipient.lattice.fit import fit_force_constants
+    from incipient.lattice.phonopy_io import phonopy_to_ase_atoms, reorder_fc2, supercell_permutation
+    from incipient.lattice.phonons import make_phonopy
+    from incipient.md import read_trajectory, run_md
+    from incipient.potentials import MTP
+    from incipient.structures import cscu2i3_primitive, cscu2i3_supercell
+    from incipient.transport.wigner import wigner_conductivity
+    from incipient.transport.wigner34 import wigner_3ph_4ph
+
+    ideal = cscu2i3_supercell((2, 2, 4))
+    calc = MTP()
+    run_md(ideal, calc, tmp_path / "m.h5md", temperature_K=300, steps_nvt=300, steps_nve=600, save_every=20,
+           progress=False)
+    traj = read_trajectory(tmp_path / "m.h5md")
+    snaps = []
+    for x in traj.positions[::2]:
+        a = ideal.copy()
+        a.positions = x
+        a.wrap()
+        a.calc = calc
+        f = a.get_forces()
+        a.calc = SinglePointCalculator(a, forces=f)
+        snaps.append(a)
+    prim = cscu2i3_primitive()
+    fit = fit_force_constants(ideal, snaps, prim, cutoffs_A=(6.0,))
+    sc = prim.repeat((3, 3, 3))
+    ph = make_phonopy(prim, (3, 3, 3))
+    fc2 = reorder_fc2(fit.fcp.get_force_constants(sc).get_fc_array(order=2),
+                      supercell_permutation(sc, phonopy_to_ase_atoms(ph.supercell)))
+    T = (300.0, 600.0)
+    r = wigner_3ph_4ph(prim, fc2, str(cscu2i3_fc3()), str(cscu2i3_fc4()), mesh=(2, 2, 2), temperatures_K=T,
+                       n_samples=20, rng=0)
+    ref = wigner_conductivity(prim, fc2, str(cscu2i3_fc3()), supercell_matrix=(3, 3, 3), mesh=(2, 2, 2),
+                              temperatures_K=T, symprec=1e-3)
+    ref_p = np.einsum("tii->ti", np.asarray(ref.kappa_p_W_mK))
+    ref_c = np.einsum("tii->ti", np.asarray(ref.kappa_c_W_mK))
+    np.testing.assert_allclose(r.kappa_p_3ph, ref_p, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(r.kappa_c_3ph, ref_c, rtol=1e-3, atol=1e-5)
+    assert np.all(r.kappa_p_34ph < r.kappa_p_3ph) and np.all(r.kappa_c_34ph > 0)
