@@ -14,8 +14,12 @@ def test_wigner34_matches_phono3py_and_4ph_lowers_kappa_p(tmp_path):
 
     from incipient.data import cscu2i3_fc3, cscu2i3_fc4
     from incipient.lattice.fit import fit_force_constants
-    from incipient.lattice.phonopy_io import phonopy_to_ase_atoms, reorder_fc2, supercell_permutation
     from incipient.lattice.phonons import make_phonopy
+    from incipient.lattice.phonopy_io import (
+        phonopy_to_ase_atoms,
+        reorder_fc2,
+        supercell_permutation,
+    )
     from incipient.md import read_trajectory, run_md
     from incipient.potentials import MTP
     from incipient.structures import cscu2i3_primitive, cscu2i3_supercell
