@@ -26,10 +26,11 @@ def calc():
 
 
 def motep_calc():
-    motep_mtp = pytest.importorskip("motep.io.mlip.mtp", reason="motep (test extra) is the reference oracle")
+    # motep (a test extra) is the reference oracle: a missing oracle fails, it does not skip
     from motep.calculator import MTP as MotepMTP
+    from motep.io.mlip.mtp import read_mtp as motep_read_mtp
 
-    data = motep_mtp.read_mtp(str(cscu2i3_mtp()))
+    data = motep_read_mtp(str(cscu2i3_mtp()))
     data.species = [55, 29, 53]
     return MotepMTP(data, engine="cext")
 

@@ -18,7 +18,7 @@ def _random_walk_traj(rng, n=4, a=3.0, n_frames=80):
 
 @pytest.mark.parametrize("window_step", [1, 3])
 def test_sqw_equals_dynasor(tmp_path, window_step):
-    dynasor = pytest.importorskip("dynasor")
+    import dynasor
     from ase import Atoms
     from ase.io import write
 
