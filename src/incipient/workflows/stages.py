@@ -417,6 +417,9 @@ def stage_kappa_bte(ctx: StageContext) -> dict:
     from incipient.transport.lifetimes import from_wigner
     from incipient.transport.wigner import wigner_conductivity
 
+    if ctx.config.structure.file:
+        raise ValueError("kappa_bte: uses the paper's CsCu2I3 fc3; for another crystal use incipient.transport.wigner_conductivity "
+                         "with your own fc3, or remove 'kappa_bte' from stages")
     c = ctx.config.kappa
     fc = ctx.inputs["force_constants"]
     prim = cscu2i3_primitive()
@@ -477,6 +480,9 @@ def stage_mem(ctx: StageContext) -> dict:
     from incipient.experiment.mem import mem_from_cif
     from incipient.experiment.profiles import cu_channel_profiles, plot_profiles, plot_section
 
+    if ctx.config.structure.file:
+        raise ValueError("mem: wired to the built-in CsCu2I3 CIFs; for another crystal run 'incipient mem YOUR.cif' "
+                         "or remove 'mem' from stages")
     c = ctx.config.mem
     figs, rows, profiles = [], [], []
     for T in c.temperatures_K:
