@@ -22,7 +22,9 @@ import resource  # noqa: E402
 import time  # noqa: E402
 from importlib import resources  # noqa: E402
 
-import numpy as np  # noqa: E402
+import numpy as np
+
+from incipient.lattice.phonons import set_displacement_forces  # noqa: E402
 
 
 def _fc2_from_mtp(prim, scell):
@@ -30,7 +32,6 @@ def _fc2_from_mtp(prim, scell):
     from motep.io.mlip.mtp import read_mtp
 
     from incipient.lattice.phonons import make_phonopy
-    from incipient.lattice.phonopy_io import phonopy_to_ase_atoms
 
     data = resources.files("incipient.data") / "CsCu2I3"
     d = read_mtp(str(data / "cscuI.mtp"))
@@ -38,12 +39,7 @@ def _fc2_from_mtp(prim, scell):
     calc = MTP(d, engine="cext")
     ph = make_phonopy(prim, scell, symprec=1e-3)
     ph.generate_displacements(distance=0.01)
-    forces = []
-    for sc in ph.supercells_with_displacements:
-        a = phonopy_to_ase_atoms(sc)
-        a.calc = calc
-        forces.append(a.get_forces().copy())
-    ph.forces = np.array(forces)
+    set_displacement_forces(ph, calc)
     ph.produce_force_constants()
     ph.symmetrize_force_constants()
     return ph.force_constants

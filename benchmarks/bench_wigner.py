@@ -20,8 +20,8 @@ import numpy as np
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from incipient.lattice.phonons import make_phono3py
-from incipient.lattice.phonopy_io import ase_to_phonopy_atoms, phonopy_to_ase_atoms
+from incipient.lattice.phonons import make_phono3py, set_displacement_forces
+from incipient.lattice.phonopy_io import ase_to_phonopy_atoms
 from incipient.transport.wigner import wigner_conductivity
 
 
@@ -29,12 +29,7 @@ def inputs():
     prim = bulk("Al", "fcc", a=4.05)
     ph3 = make_phono3py(prim, [3, 3, 3])
     ph3.generate_displacements(distance=0.03)
-    forces = []
-    for sc in ph3.supercells_with_displacements:
-        a = phonopy_to_ase_atoms(sc)
-        a.calc = EMT()
-        forces.append(a.get_forces())
-    ph3.forces = np.array(forces)
+    set_displacement_forces(ph3, EMT())
     ph3.produce_fc2()
     ph3.produce_fc3()
     return prim, np.array(ph3.fc2), np.array(ph3.fc3)

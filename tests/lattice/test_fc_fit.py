@@ -11,9 +11,13 @@ from ase.calculators.emt import EMT
 
 from incipient.lattice.fc3_convert import shengbte_fc3_to_phono3py
 from incipient.lattice.fit import compact_fc3_from_hiphive, fit_force_constants, to_phono3py_order
-from incipient.lattice.phonons import check_stability, make_phono3py, make_phonopy
+from incipient.lattice.phonons import (
+    check_stability,
+    make_phono3py,
+    make_phonopy,
+    set_displacement_forces,
+)
 from incipient.lattice.phonopy_io import (
-    phonopy_to_ase_atoms,
     read_fc2,
     read_fc3_hdf5,
     reorder_fc2,
@@ -72,12 +76,7 @@ def test_fitted_fc2_matches_finite_differences(al_fit):
     prim, ideal, res = al_fit
     ph = make_phonopy(prim, [[-2, 2, 2], [2, -2, 2], [2, 2, -2]])  # same 32-atom cubic supercell
     ph.generate_displacements(distance=0.01)
-    forces = []
-    for sc in ph.supercells_with_displacements:
-        a = phonopy_to_ase_atoms(sc)
-        a.calc = EMT()
-        forces.append(a.get_forces())
-    ph.forces = np.array(forces)
+    set_displacement_forces(ph, EMT())
     ph.produce_force_constants()
     ph_fit = make_phonopy(prim, [[-2, 2, 2], [2, -2, 2], [2, 2, -2]])
     # map the hiPhive supercell ordering onto phonopy's by positions
@@ -97,8 +96,7 @@ def test_stability_reports_imaginary_modes():
     prim = bulk("Al", "fcc", a=A_AL)
     ph = make_phonopy(prim, [2, 2, 2])
     ph.generate_displacements(distance=0.01)
-    ph.forces = np.array([(lambda a: (a.__setattr__("calc", EMT()), a.get_forces())[1])(phonopy_to_ase_atoms(s))
-                          for s in ph.supercells_with_displacements])
+    set_displacement_forces(ph, EMT())
     ph.produce_force_constants()
     assert check_stability(ph, mesh=(3, 3, 3)) == []
     ph.force_constants = -ph.force_constants  # every optical/acoustic mode becomes imaginary

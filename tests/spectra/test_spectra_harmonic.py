@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from incipient.lattice.phonons import set_displacement_forces
 from incipient.spectra.harmonic import bose, harmonic_sqe, make_phonopy, sum_degenerate
 
 
 @pytest.fixture(scope="module")
 def al_phonon():
-    from ase import Atoms
     from ase.build import bulk
     from ase.calculators.emt import EMT
     from phonopy import Phonopy
@@ -18,12 +18,7 @@ def al_phonon():
     ph = Phonopy(PhonopyAtoms(symbols=["Al"], cell=prim.cell.array, scaled_positions=[[0, 0, 0]]),
                  supercell_matrix=np.diag([3, 3, 3]))
     ph.generate_displacements(distance=0.01)
-    forces = []
-    for sc in ph.supercells_with_displacements:
-        a = Atoms(sc.symbols, cell=sc.cell, scaled_positions=sc.scaled_positions, pbc=True)
-        a.calc = EMT()
-        forces.append(a.get_forces())
-    ph.forces = forces
+    set_displacement_forces(ph, EMT())
     ph.produce_force_constants()
     return prim, ph
 

@@ -11,10 +11,10 @@ import itertools
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from incipient.lattice.phonons import set_displacement_forces
 from incipient.lattice.shengbte import ShengBTEFC4
 from incipient.transport.fourphonon import (
     FourPhononRates,
@@ -32,12 +32,7 @@ def _emt_phonopy(atoms, supercell):
                      scaled_positions=atoms.get_scaled_positions())
     ph = Phonopy(u, supercell_matrix=supercell, primitive_matrix="P")
     ph.generate_displacements(distance=0.01)
-    forces = []
-    for s in ph.supercells_with_displacements:
-        a = Atoms(s.symbols, cell=s.cell, scaled_positions=s.scaled_positions, pbc=True)
-        a.calc = EMT()
-        forces.append(a.get_forces())
-    ph.forces = np.array(forces)
+    set_displacement_forces(ph, EMT())
     ph.produce_force_constants()
     ph.symmetrize_force_constants()
     return ph

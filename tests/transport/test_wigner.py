@@ -5,8 +5,8 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from incipient.lattice.phonons import make_phono3py
-from incipient.lattice.phonopy_io import ase_to_phonopy_atoms, phonopy_to_ase_atoms
+from incipient.lattice.phonons import make_phono3py, set_displacement_forces
+from incipient.lattice.phonopy_io import ase_to_phonopy_atoms
 from incipient.transport.wigner import WignerResult, symmetrize_tensor, wigner_conductivity
 
 MESH = [5, 5, 5]
@@ -19,12 +19,7 @@ def al_fc():
     prim = bulk("Al", "fcc", a=4.05)
     ph3 = make_phono3py(prim, [3, 3, 3])
     ph3.generate_displacements(distance=0.03)
-    forces = []
-    for sc in ph3.supercells_with_displacements:
-        a = phonopy_to_ase_atoms(sc)
-        a.calc = EMT()
-        forces.append(a.get_forces())
-    ph3.forces = np.array(forces)
+    set_displacement_forces(ph3, EMT())
     ph3.produce_fc3()
     ph3.produce_fc2(is_compact_fc=False)  # full (27, 27, 3, 3): also tests full-fc2 input
     assert ph3.fc2.shape == (27, 27, 3, 3)
@@ -142,12 +137,7 @@ def test_cscu2i3_paper_fc3_with_0K_mtp_fc2():
     d = read_mtp(str(data / "cscuI.mtp"))
     d.species = [55, 29, 53]
     calc = MTP(d, engine="cext")
-    forces = []
-    for sc in ph.supercells_with_displacements:
-        a = phonopy_to_ase_atoms(sc)
-        a.calc = calc
-        forces.append(a.get_forces().copy())
-    ph.forces = np.array(forces)
+    set_displacement_forces(ph, calc)
     ph.produce_force_constants()
     ph.symmetrize_force_constants()
     ph.run_qpoints([[0, 0, 0]])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from incipient.lattice.phonons import set_displacement_forces
 from incipient.transport.wigner_assembly import (
     WignerKappa,
     combine_scattering_rates,
@@ -72,15 +72,7 @@ def al_phono3py():
                      scaled_positions=a.get_scaled_positions())
     ph3 = Phono3py(u, supercell_matrix=np.eye(3, dtype=int) * 2, primitive_matrix="P", log_level=0)
     ph3.generate_displacements(distance=0.03, cutoff_pair_distance=3.0)
-    forces = []
-    for sc in ph3.supercells_with_displacements:
-        if sc is None:
-            forces.append(np.zeros((32, 3)))
-            continue
-        at = Atoms(sc.symbols, cell=sc.cell, scaled_positions=sc.scaled_positions, pbc=True)
-        at.calc = EMT()
-        forces.append(at.get_forces())
-    ph3.forces = np.array(forces)
+    set_displacement_forces(ph3, EMT())
     ph3.produce_fc3()
     ph3.mesh_numbers = [4, 4, 4]
     ph3.init_phph_interaction()

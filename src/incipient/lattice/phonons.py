@@ -123,3 +123,25 @@ def check_stability(phonopy_obj, mesh=(8, 8, 8), *, tolerance_THz: float = -1e-2
     if uniq:
         log.warning("%d imaginary modes; lowest %.3f THz at q=%s", len(uniq), uniq[0][1], uniq[0][0])
     return uniq
+
+
+def set_displacement_forces(phonon, calculator) -> np.ndarray:
+    """Compute the forces of a Phonopy/Phono3py object's displaced supercells with an ASE calculator.
+
+    Sets ``phonon.forces`` (n_displacements, N, 3) in eV/A and returns it. Supercells that
+    phono3py skips (``None``, beyond ``cutoff_pair_distance``) get zero forces, as phono3py
+    expects. Call ``generate_displacements`` first.
+    """
+    from incipient.lattice.phonopy_io import phonopy_to_ase_atoms
+
+    n_atoms = len(phonon.supercell)
+    forces = []
+    for sc in phonon.supercells_with_displacements:
+        if sc is None:
+            forces.append(np.zeros((n_atoms, 3)))
+            continue
+        atoms = phonopy_to_ase_atoms(sc)
+        atoms.calc = calculator
+        forces.append(np.array(atoms.get_forces()))
+    phonon.forces = np.array(forces)
+    return phonon.forces
