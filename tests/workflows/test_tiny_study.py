@@ -27,3 +27,13 @@ def test_tiny_study_runs_caches_and_reports(tmp_path):
     # second run: everything cached, nothing recomputed
     outcomes, _ = run_study(cfg, progress=False, log=logs.append)
     assert {o.status for o in outcomes} == {"cached"}
+    # changed MD settings: md and its dependants rerun (old checkpoints are not resumed), relax stays cached
+    cfg2 = load_config(overrides={**TINY, "output_dir": str(tmp_path / "study"),
+                                  "md": {**TINY["md"], "nve_ps": 0.24}})
+    outcomes, _ = run_study(cfg2, progress=False, log=logs.append)
+    status = {o.name: o.status for o in outcomes}
+    assert status == {"relax": "cached", "md": "ran", "migration": "ran", "spectra": "ran"}, logs
+    md = json.loads((tmp_path / "study" / "md" / "done.json").read_text())
+    from incipient.md.dynamics import MDResult
+
+    assert MDResult.load(md["summary"]["runs"][0]["result"]).steps_nve == 120

@@ -37,6 +37,10 @@ class MDBlowUpError(RuntimeError):
     """The simulation became unphysical (NaN, atoms too close, energy drift)."""
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint exists beside the output but was written with other settings."""
+
+
 @dataclass(frozen=True)
 class MDResult(Result):
     """Summary of an MD run.
@@ -175,7 +179,7 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         saved = json.loads(str(ck["settings"]))
         mine = {k: v for k, v in settings.__dict__.items() if k not in ("extra",)}
         if {k: saved.get(k) for k in mine} != mine or int(ck["n_atoms"]) != n:
-            raise ValueError(f"{ckpt_path}: checkpoint was written with other settings; delete it or change 'output'")
+            raise CheckpointMismatchError(f"{ckpt_path}: checkpoint was written with other settings; delete it or change 'output'")
         step = int(ck["step"])
         atoms.positions = ck["positions"]
         atoms.set_velocities(ck["velocities"])

@@ -5,7 +5,6 @@ JSON summary with figures and paper comparisons for the report.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -45,6 +44,12 @@ def base_structure(ctx: StageContext):
     return read_structure(s.file) if s.file else cscu2i3_conventional()
 
 
+def _md_base_path(ctx: StageContext) -> Path:
+    """The unit cell the MD runs in: the input cell or the MTP-relaxed one (structure.md_cell)."""
+    name = "relaxed.extxyz" if ctx.config.structure.md_cell == "relaxed" else "input.extxyz"
+    return ctx.stage_dir("relax") / name
+
+
 def make_calculator(config):
     from incipient.potentials import MTP
 
@@ -79,15 +84,19 @@ def md_task(*, structure_file: str, repeat, mtp: str, species, output: str, temp
     import ase.io
     import numba
 
-    from incipient.md.dynamics import run_md
+    from incipient.md.dynamics import CheckpointMismatchError, run_md
     from incipient.potentials import MTP
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     atoms = ase.io.read(structure_file).repeat(tuple(repeat))
-    res = run_md(atoms, MTP(mtp or None, species=tuple(species)), output, temperature_K=temperature_K,
-                 timestep_fs=timestep_fs, steps_nvt=steps_nvt, steps_nve=steps_nve, save_every=save_every,
-                 heat_current_every=heat_current_every, seed=seed, thermostat=thermostat, progress=False,
-                 checkpoint_every=max(50, 10 * save_every))
+    kw = dict(temperature_K=temperature_K, timestep_fs=timestep_fs, steps_nvt=steps_nvt, steps_nve=steps_nve,
+              save_every=save_every, heat_current_every=heat_current_every, seed=seed, thermostat=thermostat,
+              progress=False, checkpoint_every=max(50, 10 * save_every))
+    calc = MTP(mtp or None, species=tuple(species))
+    try:  # resume a killed run of the same settings
+        res = run_md(atoms, calc, output, **kw)
+    except CheckpointMismatchError:  # the study's MD settings changed: start this run over
+        res = run_md(atoms, calc, output, resume=False, **kw)
     res.save(output + ".result.json")
     return {"trajectory": output, "temperature_K": temperature_K, "seed": seed, "n_atoms": res.n_atoms,
             "nve_drift_meV_atom_ns": res.nve_drift_meV_atom_ns, "mean_temperature_nve_K": res.mean_temperature_nve_K,
@@ -99,7 +108,7 @@ def stage_md(ctx: StageContext) -> dict:
     from incipient.transport.ensemble import run_ensemble
 
     c = ctx.config
-    structure_file = str(ctx.stage_dir("relax") / ("relaxed.extxyz" if c.structure.md_cell == "relaxed" else "input.extxyz"))
+    structure_file = str(_md_base_path(ctx))
     tasks = []
     for T in c.md.temperatures_K:
         for seed in c.md.seeds:
@@ -192,7 +201,7 @@ def stage_migration(ctx: StageContext) -> dict:
     from incipient.md.trajectory import read_trajectory
 
     c = ctx.config.migration
-    relaxed = ase.io.read(ctx.stage_dir("relax") / ("relaxed.extxyz" if ctx.config.structure.md_cell == "relaxed" else "input.extxyz"))
+    relaxed = ase.io.read(_md_base_path(ctx))
     figs, per_T, comps = [], [], []
     for r in ctx.inputs["md"]["runs"]:
         T = r["temperature_K"]
@@ -307,14 +316,14 @@ def stage_kappa_gk(ctx: StageContext) -> dict:
 
 # --------------------------------------------------------------------------- force constants
 def _md_run_at(ctx: StageContext, temperature_K: float) -> dict:
-    runs = ctx.inputs["md"]["runs"] if "md" in ctx.inputs else json.loads((ctx.stage_dir("md") / "done.json").read_text())["summary"]["runs"]
-    best = min(runs, key=lambda r: abs(r["temperature_K"] - temperature_K))
-    return best
+    """The MD run closest in temperature to ``temperature_K``."""
+    return min(ctx.inputs["md"]["runs"], key=lambda r: abs(r["temperature_K"] - temperature_K))
 
 
 def stage_force_constants(ctx: StageContext) -> dict:
     """Temperature-effective force constants from MD snapshots (hiPhive), as in the paper."""
     import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
 
     from incipient.lattice.fit import fit_force_constants
     from incipient.lattice.phonons import check_stability, make_phonopy
@@ -328,7 +337,7 @@ def stage_force_constants(ctx: StageContext) -> dict:
                          "remove 'force_constants' from stages for other structures")
     run = _md_run_at(ctx, c.force_constants.temperature_K)
     traj = read_trajectory(run["trajectory"])
-    base = ase.io.read(ctx.stage_dir("relax") / ("relaxed.extxyz" if c.structure.md_cell == "relaxed" else "input.extxyz"))
+    base = ase.io.read(_md_base_path(ctx))
     ideal = base.repeat(tuple(c.structure.repeat))
     idx = np.linspace(traj.n_frames // 5, traj.n_frames - 1, min(c.force_constants.n_snapshots, traj.n_frames)).astype(int)
     calc = make_calculator(c)
@@ -338,15 +347,11 @@ def stage_force_constants(ctx: StageContext) -> dict:
         a.positions = traj.positions[k]
         a.wrap()
         a.calc = calc
-        f = a.get_forces()
-        b = a.copy()
-        from ase.calculators.singlepoint import SinglePointCalculator
-
-        b.calc = SinglePointCalculator(b, forces=f)
-        snaps.append(b)
+        a.calc = SinglePointCalculator(a, forces=a.get_forces())
+        snaps.append(a)
     prim = cscu2i3_primitive()
     fit = fit_force_constants(ideal, snaps, prim, cutoffs_A=tuple(c.force_constants.cutoffs_A))
-    fit.save(ctx.path("fit.json")) if hasattr(fit, "save") else None
+    fit.save(ctx.path("fit.json"))
     fit.fcp.write(str(ctx.path("fcp.fcp")))
     # fc2 on the 3x3x3 supercell of the primitive cell (the paper's fc3 supercell), phonopy order
     sc = prim.repeat((3, 3, 3))
