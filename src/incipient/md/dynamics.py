@@ -171,7 +171,6 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
     total_steps = steps_nvt + steps_nve
 
     step = 0
-    ck = None
     log = {"step": [], "temperature_K": [], "potential_eV": [], "total_eV": [], "phase": []}
     start_positions = None
     if resume and ckpt_path.exists():
@@ -182,7 +181,7 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
             raise CheckpointMismatchError(f"{ckpt_path}: checkpoint was written with other settings; delete it or change 'output'")
         step = int(ck["step"])
         atoms.positions = ck["positions"]
-        atoms.set_velocities(ck["velocities"])
+        vel = np.array(ck["velocities"])  # ASE velocity units; kept as saved (no momenta round trip)
         rng.bit_generator.state = json.loads(str(ck["rng_state"]))
         start_positions = ck["start_positions"]
         if log_path.exists():
@@ -196,7 +195,7 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         v = rng.standard_normal((n, 3)) * np.sqrt(kT / masses)[:, None]
         v -= (masses[:, None] * v).sum(0) / masses.sum()
         v *= np.sqrt(0.5 * n_dof * kT / _kinetic(masses, v))
-        atoms.set_velocities(v)
+        vel = v
         start_positions = atoms.positions.copy()
 
     writer = H5MDWriter(output, atoms.numbers, atoms.cell.array, timestep_fs, mode="a",
@@ -205,7 +204,6 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
 
     # positions are kept unwrapped throughout (no wrapping in this loop)
     pos = atoms.positions.copy()
-    vel = np.array(ck["velocities"]) if (resume and ckpt_path.exists() and step > 0) else atoms.get_velocities()
 
     def forces_and_more():
         atoms.positions = pos
