@@ -118,7 +118,10 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
             reasons.append(f"but migration stays local (return fraction {return_fraction:.2f}, D < {SUPERIONIC_D_CM2_S:g})")
     else:
         label = "electronic"
-        reasons.append(f"no hops and D = {D:.2e} < {MOBILE_D_CM2_S:g} cm^2/s: ions only vibrate")
+        if long_range_seen:
+            reasons.append(f"no hops and D = {D:.2e} < {MOBILE_D_CM2_S:g} cm^2/s: ions only vibrate")
+        else:
+            reasons.append("no hops in this run: the ions only vibrate on the time scale simulated")
     ratio = mean_residence_ps / phonon_period_ps if phonon_period_ps and np.isfinite(phonon_period_ps) else float("nan")
     if np.isfinite(ratio):
         reasons.append(f"mean residence time = {ratio:.1f} phonon periods")
