@@ -35,8 +35,10 @@ def motep_calc():
     return MotepMTP(data, engine="cext")
 
 
+@pytest.mark.parametrize("backend", ["c", "numba"])
 @pytest.mark.parametrize("repeat", [(1, 1, 1), (2, 2, 2), (3, 4, 5)], ids=["24", "192", "1440"])
-def test_energy_forces_stress_match_motep(repeat, calc):
+def test_energy_forces_stress_match_motep(repeat, backend):
+    calc = MTP(backend=backend)
     a = rattled(repeat, seed=sum(repeat))
     ref = a.copy()
     ref.calc = motep_calc()
@@ -49,14 +51,51 @@ def test_energy_forces_stress_match_motep(repeat, calc):
     assert np.abs(f).max() > 0.1  # the check is not vacuous
 
 
-def test_numba_and_numpy_backends_agree():
+def test_c_kernel_is_built():
+    # the install (setup.py) builds the C kernel; without a C compiler the numba kernel is used,
+    # and this test says so instead of letting the slower engine pass unnoticed
+    from incipient.potentials import mtp_ckernel
+
+    assert mtp_ckernel.available(), "the C MTP kernel was not built: install a C compiler and rerun pip install -e ."
+    assert MTP().backend == "c"
+
+
+def test_c_numba_and_numpy_backends_agree():
     a = rattled((1, 2, 2), seed=3)
+    del a[[0, 5, 17]]  # 93 atoms: a partial last block in both compiled kernels
     out = {}
-    for backend in ("numba", "numpy"):
+    for backend in ("c", "numba", "numpy"):
         calc = MTP(backend=backend)
         out[backend] = calc.evaluate(a.positions, a.cell.array, a.pbc, a.numbers)
-    for key in ("energies", "forces", "virials"):
-        np.testing.assert_allclose(out["numba"][key], out["numpy"][key], rtol=0, atol=1e-10)
+    for backend in ("c", "numba"):
+        for key in ("energies", "forces", "virials"):
+            np.testing.assert_allclose(out[backend][key], out["numpy"][key], rtol=0, atol=1e-10)
+
+
+def test_compiled_kernels_threads_give_the_same_result():
+    from incipient.potentials import mtp_ckernel, mtp_kernel
+    from incipient.potentials.neighbors import neighbor_list
+
+    a = rattled((2, 2, 2), seed=4)
+    calc = MTP(backend="c")
+    t = calc.tables
+    types = calc.types_of(a.numbers)
+    off, nbr, vec = neighbor_list(a.positions, a.cell.array, a.pbc, calc.model.cutoff_A)
+    E1, G1 = mtp_ckernel.site_energies_and_gradients(t, off, nbr, vec, types, 1)
+    E3, G3 = mtp_ckernel.site_energies_and_gradients(t, off, nbr, vec, types, 3)
+    np.testing.assert_array_equal(E1, E3)
+    np.testing.assert_array_equal(G1, G3)
+    order = np.argsort(np.diff(off), kind="stable")
+    args = (off, nbr, vec, types, t.radial_coeffs, t.min_dist, t.max_dist, t.scaling, t.mono_parent,
+            t.mono_dir, t.mono_pow, t.mono_lower, t.basic_mu, t.basic_mono, t.times, t.times_mult,
+            t.n_moments, t.mapping, t.moment_coeffs, t.species_coeffs, t.mb_ptr, t.mb_idx, t.pull_ptr,
+            t.pull_i3, t.pull_oth, t.pull_mult, order)
+    En1, Gn1 = mtp_kernel.site_energies_and_gradients(*args, 1)
+    En2, Gn2 = mtp_kernel.site_energies_and_gradients(*args, 2)
+    np.testing.assert_array_equal(En1, En2)
+    np.testing.assert_array_equal(Gn1, Gn2)
+    np.testing.assert_allclose(En1, E1, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(Gn1, G1, rtol=0, atol=1e-12)
 
 
 def test_forces_are_minus_energy_gradient(calc):

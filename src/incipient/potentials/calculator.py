@@ -1,8 +1,11 @@
 """ASE calculator for Moment Tensor Potentials: energy, forces, stress, per-atom energies and virials.
 
-Thin layer: reads the model (``mtp_file``), builds a vesin neighbour list (``neighbors``) and
-calls one of two interchangeable backends with parity tests between them: ``"numba"``
-(``mtp_kernel``, the fast default) or ``"numpy"`` (``mtp_numpy``, the readable reference).
+Thin layer: reads the model (``mtp_file``), builds a neighbour list (``neighbors``) and calls one
+of three interchangeable backends with parity tests between them: ``"c"`` (``mtp_ckernel``, the
+compiled C kernel, fastest, built by pip install), ``"numba"`` (``mtp_kernel``, same algorithm,
+used when the C kernel is not built) or ``"numpy"`` (``mtp_numpy``, the readable reference).
+``backend="auto"`` (default) picks ``"c"`` when available, else ``"numba"``. Threads: both
+compiled backends use ``numba.get_num_threads()`` threads (set ``NUMBA_NUM_THREADS``).
 
 Properties (ASE names and units): ``energy`` (eV), ``energies`` (N,) eV, ``forces`` (N, 3)
 eV/A, ``stress`` (6,) eV/A^3 = (1/V) dE/d(strain) (ASE's sign convention, Voigt order
@@ -23,7 +26,7 @@ from incipient.potentials.mtp_file import MTPModel, read_mtp
 from incipient.potentials.mtp_tables import build_tables
 from incipient.potentials.neighbors import neighbor_list
 
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("auto", "c", "numba", "numpy")
 
 
 def _voigt(m: np.ndarray) -> np.ndarray:
@@ -39,12 +42,13 @@ class MTP(Calculator):
     ----------
     path : MLIP-2 ``.mtp`` file; ``None`` loads the CsCu2I3 potential of the paper.
     species : chemical symbols (or atomic numbers) of MTP types 0, 1, 2, ... in order.
-    backend : ``"numba"`` (compiled, parallel over atoms) or ``"numpy"`` (reference).
+    backend : ``"auto"`` (C kernel if built, else numba), ``"c"``, ``"numba"`` or ``"numpy"``
+        (reference).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses", "virials"]
 
-    def __init__(self, path: str | Path | None = None, species=("Cs", "Cu", "I"), backend: str = "numba", **kwargs):
+    def __init__(self, path: str | Path | None = None, species=("Cs", "Cu", "I"), backend: str = "auto", **kwargs):
         super().__init__(**kwargs)
         if path is None:
             from incipient.data import cscu2i3_mtp
@@ -62,6 +66,15 @@ class MTP(Calculator):
         self.species_numbers = np.array(zs)
         self._type_of = {z: k for k, z in enumerate(zs)}
         self.tables = build_tables(self.model)
+        if backend in ("auto", "c"):
+            from incipient.potentials import mtp_ckernel
+
+            if mtp_ckernel.available():
+                backend = "c"
+            elif backend == "c":
+                raise RuntimeError("backend='c': the C MTP kernel is not built (pip install -e . with a C compiler)")
+            else:
+                backend = "numba"
         self.backend = backend
 
     def types_of(self, numbers) -> np.ndarray:
@@ -80,7 +93,15 @@ class MTP(Calculator):
         types = self.types_of(numbers)
         offsets, nbr, vecs = neighbor_list(positions, cell, pbc, self.model.cutoff_A)
         t = self.tables
-        if self.backend == "numba":
+        if self.backend == "c":
+            import numba
+
+            from incipient.potentials import mtp_ckernel
+            from incipient.potentials.mtp_kernel import forces_and_virials
+
+            E, G = mtp_ckernel.site_energies_and_gradients(t, offsets, nbr, vecs, types, numba.get_num_threads())
+            F, W = forces_and_virials(offsets, nbr, vecs, G, len(types), virials)
+        elif self.backend == "numba":
             import numba
 
             from incipient.potentials.mtp_kernel import (
@@ -89,15 +110,18 @@ class MTP(Calculator):
                 site_energies_and_gradients,
             )
 
-            # one thread for small cells: a block of atoms per thread is the unit of work
+            # a block of BLOCK atoms is the unit of parallel work: one thread when there are
+            # fewer than two blocks per thread
             threads = numba.get_num_threads()
-            if len(types) < 8 * BLOCK * threads:
+            if -(-len(types) // BLOCK) < 2 * threads:
                 numba.set_num_threads(1)
             try:
                 E, G = site_energies_and_gradients(
                     offsets, nbr, vecs, types, t.radial_coeffs, t.min_dist, t.max_dist, t.scaling,
                     t.mono_parent, t.mono_dir, t.mono_pow, t.mono_lower, t.basic_mu, t.basic_mono,
                     t.times, t.times_mult, t.n_moments, t.mapping, t.moment_coeffs, t.species_coeffs,
+                    t.mb_ptr, t.mb_idx, t.pull_ptr, t.pull_i3, t.pull_oth, t.pull_mult,
+                    np.argsort(np.diff(offsets), kind="stable"), numba.get_num_threads(),
                 )
             finally:
                 numba.set_num_threads(threads)

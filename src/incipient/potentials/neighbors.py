@@ -1,7 +1,9 @@
-"""Full neighbour lists in CSR form (pairs sorted by centre atom), computed with vesin.
+"""Full neighbour lists in CSR form (pairs sorted by centre atom) for the MTP kernels.
 
-Wraps vesin (a maintained C++ cell-list library); falls back to ASE's neighbour list for
-cells vesin cannot handle (partly periodic systems).
+Fully periodic cells: own numba cell list that writes the CSR arrays directly (measured 1.5
+us/atom for CsCu2I3 at a 7 A cutoff against 5.4 us/atom for vesin plus sorting, which mattered
+once the MTP kernel became fast). Non-periodic systems: vesin (a maintained C++ cell list);
+partly periodic ones: ASE's neighbour list. All three are checked against each other in tests.
 """
 
 from __future__ import annotations
@@ -31,6 +33,106 @@ def _csr(i, j, D, n):
     return counts, nbr, vec
 
 
+@njit(cache=True)
+def _cell_list_csr(frac, cell, rc, ncell, kreach, cap):
+    """Full neighbour list of wrapped fractional positions, in CSR form (pairs by centre).
+
+    Bins of at least the cutoff along each axis (fewer, wider ones for thin cells), ``kreach``
+    bins searched each way with periodic images; writes at most ``cap`` pairs and returns the
+    true count in ``offsets[-1]`` so the caller can retry with more room.
+    """
+    n = frac.shape[0]
+    nx, ny, nz = ncell[0], ncell[1], ncell[2]
+    ncells = nx * ny * nz
+    cidx = np.empty(n, dtype=np.int64)
+    head = np.zeros(ncells + 1, dtype=np.int64)
+    for i in range(n):
+        cx = min(int(frac[i, 0] * nx), nx - 1)
+        cy = min(int(frac[i, 1] * ny), ny - 1)
+        cz = min(int(frac[i, 2] * nz), nz - 1)
+        c = (cx * ny + cy) * nz + cz
+        cidx[i] = c
+        head[c + 1] += 1
+    for c in range(ncells):
+        head[c + 1] += head[c]
+    fill = head[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[fill[cidx[i]]] = i
+        fill[cidx[i]] += 1
+    pos = frac @ cell
+    ps = np.empty((n, 3))
+    for k in range(n):
+        ps[k, 0] = pos[order[k], 0]
+        ps[k, 1] = pos[order[k], 1]
+        ps[k, 2] = pos[order[k], 2]
+    rc2 = rc * rc
+    kx, ky, kz = kreach[0], kreach[1], kreach[2]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    nbr = np.empty(cap, dtype=np.int64)
+    vec = np.empty((cap, 3))
+    p = 0
+    for i in range(n):
+        c = cidx[i]
+        cx = c // (ny * nz)
+        cy = (c // nz) % ny
+        cz = c % nz
+        xi = pos[i, 0]
+        yi = pos[i, 1]
+        zi = pos[i, 2]
+        for dx in range(-kx, kx + 1):
+            ax = cx + dx
+            sx = ax // nx
+            ax -= sx * nx
+            for dy in range(-ky, ky + 1):
+                ay = cy + dy
+                sy = ay // ny
+                ay -= sy * ny
+                for dz in range(-kz, kz + 1):
+                    az = cz + dz
+                    sz = az // nz
+                    az -= sz * nz
+                    ox = sx * cell[0, 0] + sy * cell[1, 0] + sz * cell[2, 0] - xi
+                    oy = sx * cell[0, 1] + sy * cell[1, 1] + sz * cell[2, 1] - yi
+                    oz = sx * cell[0, 2] + sy * cell[1, 2] + sz * cell[2, 2] - zi
+                    cc = (ax * ny + ay) * nz + az
+                    for k in range(head[cc], head[cc + 1]):
+                        vx = ps[k, 0] + ox
+                        vy = ps[k, 1] + oy
+                        vz = ps[k, 2] + oz
+                        d2 = vx * vx + vy * vy + vz * vz
+                        if d2 < rc2 and d2 > 1e-20:
+                            if p < cap:
+                                nbr[p] = order[k]
+                                vec[p, 0] = vx
+                                vec[p, 1] = vy
+                                vec[p, 2] = vz
+                            p += 1
+        offsets[i + 1] = p
+    return offsets, nbr, vec
+
+
+def periodic_neighbor_list(positions: np.ndarray, cell: np.ndarray, cutoff_A: float):
+    """(offsets, neighbours, vectors) for a fully periodic cell by the numba cell list."""
+    cell = np.ascontiguousarray(cell, dtype=np.float64)
+    vol = abs(np.linalg.det(cell))
+    if vol < 1e-12:
+        raise ValueError("periodic neighbour list needs a cell of non-zero volume")
+    frac = np.asarray(positions, dtype=np.float64) @ np.linalg.inv(cell)
+    frac -= np.floor(frac)
+    frac[frac >= 1.0] = 0.0
+    widths = np.array([vol / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
+    ncell = np.maximum(1, np.floor(widths / cutoff_A)).astype(np.int64)
+    kreach = np.ceil(cutoff_A * ncell / widths - 1e-12).astype(np.int64)
+    n = frac.shape[0]
+    cap = int(1.3 * n * (n / vol) * 4.19 * cutoff_A**3) + 64 * n
+    while True:
+        off, nbr, vec = _cell_list_csr(np.ascontiguousarray(frac), cell, float(cutoff_A), ncell, kreach, cap)
+        if off[-1] <= cap:
+            return off, nbr[: off[-1]], vec[: off[-1]]
+        cap = int(off[-1])
+
+
 def neighbor_list(positions: np.ndarray, cell: np.ndarray, pbc, cutoff_A: float):
     """Return (offsets (N+1,), neighbours (P,), vectors (P, 3)) for all pairs within cutoff.
 
@@ -39,7 +141,9 @@ def neighbor_list(positions: np.ndarray, cell: np.ndarray, pbc, cutoff_A: float)
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     n = positions.shape[0]
     pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
-    if pbc.all() or not pbc.any():
+    if pbc.all():
+        return periodic_neighbor_list(positions, cell, cutoff_A)
+    if not pbc.any():
         from vesin import NeighborList
 
         box = np.ascontiguousarray(cell, dtype=np.float64) if pbc.all() else np.zeros((3, 3))
