@@ -44,33 +44,43 @@ typedef struct {
     const double *moment_coeffs, *species_coeffs;
 } Tables;
 
-/* radial functions of one pair: Rv[mu] and dRv/dr[mu] (Chebyshev basis times (rcut - r)^2) */
-static inline void radial(const Tables *t, int64_t ti, int64_t tj, double r, double *Rv, double *Rd,
-                          double *T, double *dT) {
+/* Radial functions of the 8 pairs of one neighbour slot (lanes): Rv[mu] and dRv/dr[mu], the
+ * Chebyshev basis times scaling * (rcut - r)^2. Cv holds the coefficients for this chunk's centre
+ * types, (tj, mu, k) -> vector over lanes; the neighbour type of each lane selects its row by a
+ * 0/1 mask (all nsp rows are evaluated: cheaper than gathering per lane). */
+static inline void radial_v(const Tables *t, const v8 *Cv, const v8 tjv, const v8 r, v8 *Rv, v8 *Rd) {
     const double width = t->max_d - t->min_d, d = 2.0 / width;
-    const double s = (2.0 * r - (t->min_d + t->max_d)) / width;
-    const int64_t nb = t->nbasis;
-    T[0] = 1.0;
-    dT[0] = 0.0;
+    const int64_t nb = t->nbasis, nf = t->nf, nsp = t->nsp;
+    v8 T[nb], dT[nb], mt[nsp];
+    const v8 s = (2.0 * r - (t->min_d + t->max_d)) / width;
+    T[0] = splat(1.0);
+    dT[0] = splat(0.0);
     if (nb > 1) {
         T[1] = s;
-        dT[1] = d;
+        dT[1] = splat(d);
     }
     for (int64_t k = 2; k < nb; k++) {
         T[k] = 2.0 * s * T[k - 1] - T[k - 2];
         dT[k] = 2.0 * (d * T[k - 1] + s * dT[k - 1]) - dT[k - 2];
     }
-    double sm = 0.0, dsm = 0.0;
-    if (r < t->max_d) {
-        sm = t->scaling * (t->max_d - r) * (t->max_d - r);
-        dsm = -2.0 * t->scaling * (t->max_d - r);
-    }
-    const double *c = t->rc + ((ti * t->nsp + tj) * t->nf) * nb;
-    for (int64_t mu = 0; mu < t->nf; mu++, c += nb) {
-        double fv = 0.0, fd = 0.0;
-        for (int64_t k = 0; k < nb; k++) {
-            fv += c[k] * T[k];
-            fd += c[k] * dT[k];
+    v8 dm = t->max_d - r, inside, sm, dsm;
+    for (int l = 0; l < LANES; l++) inside[l] = dm[l] > 0.0 ? 1.0 : 0.0;
+    dm *= inside;
+    sm = t->scaling * dm * dm;
+    dsm = -2.0 * t->scaling * dm;
+    for (int64_t ty = 0; ty < nsp; ty++)
+        for (int l = 0; l < LANES; l++) mt[ty][l] = tjv[l] == (double)ty ? 1.0 : 0.0;
+    for (int64_t mu = 0; mu < nf; mu++) {
+        v8 fv = splat(0.0), fd = splat(0.0);
+        for (int64_t ty = 0; ty < nsp; ty++) {
+            const v8 *c = Cv + (ty * nf + mu) * nb;
+            v8 a = splat(0.0), b = splat(0.0);
+            for (int64_t k = 0; k < nb; k++) {
+                a += c[k] * T[k];
+                b += c[k] * dT[k];
+            }
+            fv += mt[ty] * a;
+            fd += mt[ty] * b;
         }
         Rv[mu] = fv * sm;
         Rd[mu] = fd * sm + fv * dsm;
@@ -110,12 +120,11 @@ int mtp_eval_blocks(
     v8 *A = aligned_alloc(64, sizeof(v8) * (size_t)(n_moments * NV));
     v8 *mono = aligned_alloc(64, sizeof(v8) * (size_t)(QS * n_mono));
     v8 *keep = aligned_alloc(64, sizeof(v8) * (size_t)(NV * maxnn * slot));
-    double *T = malloc(sizeof(double) * (size_t)(2 * nbasis + 2 * nf));
-    if (!V || !A || !mono || !keep || !T) {
-        free(V); free(A); free(mono); free(keep); free(T);
+    v8 *Cv = aligned_alloc(64, sizeof(v8) * (size_t)(nsp * nf * nbasis));
+    if (!V || !A || !mono || !keep || !Cv) {
+        free(V); free(A); free(mono); free(keep); free(Cv);
         return -1;
     }
-    double *dT = T + nbasis, *rv = T + 2 * nbasis, *rd = rv + nf;
     int64_t nnq[NV];
 
     for (int64_t blk = block_begin; blk < block_end; blk++) {
@@ -134,34 +143,42 @@ int mtp_eval_blocks(
             }
             nq = (nq + QS - 1) / QS * QS;
             nnq[c] = nq;
+            /* radial coefficients for the centre types of this chunk's lanes */
+            for (int l = 0; l < LANES; l++) {
+                const int64_t s = c * LANES + l;
+                const int64_t ti = s < nat ? types[order[a0 + s]] : 0;
+                const double *src = rc + ti * nsp * nf * nbasis;
+                for (int64_t j = 0; j < nsp * nf * nbasis; j++) Cv[j][l] = src[j];
+            }
             for (int64_t q = 0; q < nq; q++) {
                 v8 *kp = keep + ((int64_t)c * maxnn + q) * slot;
+                v8 X, Yv, Z, TJ;
                 for (int l = 0; l < LANES; l++) {
                     int64_t s = c * LANES + l, p = -1, i = 0;
                     if (s < nat) {
                         i = order[a0 + s];
                         if (offsets[i] + q < offsets[i + 1]) p = offsets[i] + q;
                     }
-                    double x = 0.0, y = 0.0, z = 2.0 * max_d;
-                    int64_t ti = 0, tj = 0;
                     if (p >= 0) {
-                        x = vecs[3 * p];
-                        y = vecs[3 * p + 1];
-                        z = vecs[3 * p + 2];
-                        ti = types[i];
-                        tj = types[nbr[p]];
-                    }
-                    double r = sqrt(x * x + y * y + z * z), inv = 1.0 / r;
-                    radial(t, ti, tj, r, rv, rd, T, dT);
-                    kp[0][l] = r;
-                    kp[1][l] = x * inv;
-                    kp[2][l] = y * inv;
-                    kp[3][l] = z * inv;
-                    for (int64_t mu = 0; mu < nf; mu++) {
-                        kp[4 + mu][l] = rv[mu];
-                        kp[4 + nf + mu][l] = rd[mu];
+                        X[l] = vecs[3 * p];
+                        Yv[l] = vecs[3 * p + 1];
+                        Z[l] = vecs[3 * p + 2];
+                        TJ[l] = (double)types[nbr[p]];
+                    } else { /* padding: a pair beyond the cutoff */
+                        X[l] = 0.0;
+                        Yv[l] = 0.0;
+                        Z[l] = 2.0 * max_d;
+                        TJ[l] = 0.0;
                     }
                 }
+                v8 r = X * X + Yv * Yv + Z * Z;
+                for (int l = 0; l < LANES; l++) r[l] = sqrt(r[l]);
+                const v8 inv = 1.0 / r;
+                kp[0] = r;
+                kp[1] = X * inv;
+                kp[2] = Yv * inv;
+                kp[3] = Z * inv;
+                radial_v(t, Cv, TJ, r, kp + 4, kp + 4 + nf);
             }
             for (int64_t q0 = 0; q0 < nq; q0 += QS) {
                 const v8 *U[QS], *Rv[QS];
@@ -275,7 +292,7 @@ int mtp_eval_blocks(
             }
         }
     }
-    free(V); free(A); free(mono); free(keep); free(T);
+    free(V); free(A); free(mono); free(keep); free(Cv);
     return 0;
 }
 

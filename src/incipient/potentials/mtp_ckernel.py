@@ -45,6 +45,12 @@ def _library():
     return None
 
 
+@lru_cache(maxsize=4)
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """A persistent pool per thread count (MD calls the kernel thousands of times)."""
+    return ThreadPoolExecutor(n_threads, thread_name_prefix="incipient-mtp")
+
+
 def available() -> bool:
     """True when the compiled C kernel was built and loads."""
     return _library() is not None
@@ -96,8 +102,7 @@ def site_energies_and_gradients(t: MTPTables, offsets, nbr, vecs, types, n_threa
         status = [run(0, nblocks)]
     else:
         cuts = np.linspace(0, nblocks, n_threads + 1).round().astype(int)
-        with ThreadPoolExecutor(n_threads) as pool:
-            status = list(pool.map(run, cuts[:-1], cuts[1:]))
+        status = list(_pool(n_threads).map(run, cuts[:-1], cuts[1:]))
     if any(s != 0 for s in status):
         raise MemoryError("the C MTP kernel could not allocate its work arrays")
     return E, G
