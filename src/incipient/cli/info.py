@@ -23,6 +23,10 @@ def run(args) -> int:
     for f in sorted(CSCU2I3_DIR.rglob("*")):
         if f.is_file():
             print(f"  {f.relative_to(CSCU2I3_DIR)}  ({f.stat().st_size // 1024} kB)")
+    from incipient.potentials import mtp_ckernel
+
+    print("MTP kernel: " + ("C (compiled at install)" if mtp_ckernel.available()
+                            else "numba (the C kernel is not built: no C compiler at install time?)"))
     if args.check:
         import time
 
@@ -33,6 +37,6 @@ def run(args) -> int:
         a.calc = MTP()
         t = time.perf_counter()
         e = a.get_potential_energy()
-        print(f"MTP on CsCu2I3 (24 atoms): E = {e / len(a):.6f} eV/atom, |F|max = {abs(a.get_forces()).max():.2e} eV/A "
+        print(f"MTP ({a.calc.backend} backend) on CsCu2I3 (24 atoms): E = {e / len(a):.6f} eV/atom, |F|max = {abs(a.get_forces()).max():.2e} eV/A "
               f"({time.perf_counter() - t:.2f} s incl. compilation)")
     return 0
