@@ -89,17 +89,31 @@ def al2():
     return a, _emt_phonopy(a, np.diag([2, 3, 3])), _pair_fc4(a, 3.0, rng.uniform(10, 30), rng.uniform(3, 6))
 
 
-def _brute_force_rates(ph, fc4, mesh, q0_frac, T_K, sigma_THz):
-    """Plain-numpy/loop 4ph rates of one q-point from the textbook formulas (fixed Gaussian)."""
+def _brute_force_rates(ph, fc4, mesh, q0_frac, T_K, sigma_THz, fourphonon=None, qpoints=None):
+    """Plain-numpy/loop 4ph rates of one q-point from the textbook formulas (fixed Gaussian).
+
+    fourphonon: None, or (scalebroad, min_partner_frequency_THz) for FourPhonon's own smearing,
+    written after its RTA_plusplus/plusminus/minusminus loops: width scalebroad*base_sigma(v) with
+    base_sigma(v) = sqrt(max_i (G_i.v/n_i)^2/2) of the velocity difference of the second and
+    third partner (++: -v2 + v3; +-, --: v2 - v3), processes kept only if |energy mismatch| <=
+    width, partners at or below min_partner_frequency_THz dropped. qpoints: the full mesh in any
+    order and representation (default: the grid addresses / mesh).
+    """
     hbar_eVs, kB = 6.582119569e-16, 8.617333262e-5
     prim = ph.primitive
     m = np.asarray(prim.masses)
     tau = np.asarray(prim.scaled_positions)
     L = np.asarray(prim.cell)
-    grid = np.array(list(itertools.product(*[range(n) for n in mesh])))[:, ::-1]  # any order
-    qs = grid / np.asarray(mesh)
-    ph.run_qpoints(qs, with_eigenvectors=True)
+    if qpoints is None:
+        grid = np.array(list(itertools.product(*[range(n) for n in mesh])))[:, ::-1]  # any order
+        qs = grid / np.asarray(mesh)
+    else:
+        qs = np.asarray(qpoints, float)
+        grid = np.rint(qs * mesh).astype(int) % mesh
+    ph.run_qpoints(qs, with_eigenvectors=True, with_group_velocities=True)
     f, ev = np.abs(ph.qpoints.frequencies), ph.qpoints.eigenvectors  # ev[q][3*atom+alpha, band]
+    gv = np.asarray(ph.qpoints.group_velocities)  # (q, band, 3), A THz
+    steps = 2 * np.pi * np.linalg.inv(L).T / np.asarray(mesh)[:, None]  # rows G_i / n_i (rad/A)
     w = 2 * np.pi * f
     n = 1.0 / np.expm1(hbar_eVs * 1e12 * np.where(f > 0.05, w, 1) / (kB * T_K))
     ok = f > 0.05
@@ -127,7 +141,7 @@ def _brute_force_rates(ph, fc4, mesh, q0_frac, T_K, sigma_THz):
     rate = np.zeros(ev.shape[2])
     cls_sign = {"++": (1, 1, -1), "+-": (1, -1, -1), "--": (-1, -1, -1)}
     cls_w = {"++": 0.5, "+-": 0.5, "--": 1 / 6}
-    sg = 2 * np.pi * sigma_THz
+    sg = 2 * np.pi * (sigma_THz or 1.0)
     for i1, i2 in itertools.product(range(len(qs)), repeat=2):
         for cls, (s1, s2, s3) in cls_sign.items():
             # momentum: q + s1 q1 + s2 q2 + s3 q3 = G (s = +1 absorbed, -1 emitted)
@@ -147,9 +161,21 @@ def _brute_force_rates(ph, fc4, mesh, q0_frac, T_K, sigma_THz):
                 F = (n1 + 1) * (n2 + 1) * (n3 + 1) - n1 * n2 * n3
             mask = ok[i1][:, None, None] & ok[i2][None, :, None] & ok[i3][None, None, :]
             w1, w2, w3 = w[i1][:, None, None], w[i2][None, :, None], w[i3][None, None, :]
+            if fourphonon is not None:
+                scalebroad, fmin = fourphonon
+                vd = (gv[i3][None, :, :] - gv[i2][:, None, :]) if cls == "++" else \
+                    (gv[i2][:, None, :] - gv[i3][None, :, :])  # (band2, band3, 3)
+                width = scalebroad * np.sqrt(np.max((vd @ steps.T) ** 2, axis=-1) / 2)[None]
+                width = np.maximum(width, 2 * np.pi * 1e-3)  # the module's sigma_min_THz floor
+                mask = mask & (f[i1] > fmin)[:, None, None] & (f[i2] > fmin)[None, :, None] \
+                    & (f[i3] > fmin)[None, None, :]
             for b0 in range(len(rate)):
                 x = w[i0, b0] + s1 * w1 + s2 * w2 + s3 * w3
-                delta = np.exp(-0.5 * x**2 / sg**2) / (np.sqrt(2 * np.pi) * sg)
+                if fourphonon is None:
+                    delta = np.exp(-0.5 * x**2 / sg**2) / (np.sqrt(2 * np.pi) * sg)
+                else:
+                    delta = np.where(np.abs(x) <= width, np.exp(-x**2 / width**2), 0.0) \
+                        / (np.sqrt(np.pi) * width)
                 rate[b0] += cls_w[cls] * np.sum(np.where(
                     mask, np.abs(Vt[b0]) ** 2 * F * delta / (w[i0, b0] * w1 * w2 * w3), 0.0))
     rate *= fourphonon_prefactor() / len(qs) ** 2
@@ -175,6 +201,44 @@ def test_exact_matches_brute_force_two_atom_cell(al2):
     """2-atom cell (tests the atom phase convention), 2x2x2 mesh, q = (1/2, 0, 0)."""
     atoms, ph, fc4 = al2
     _check_against_brute_force(ph, fc4, (2, 2, 2), [1])
+
+
+def test_single_precision_matches_double(al2):
+    """complex64 contractions (option) agree with the float64 path; sampled and exact."""
+    atoms, ph, fc4 = al2
+    mp = mesh_phonons(ph, (3, 3, 3))
+    for kw in (dict(smearing="fixed", sigma_THz=0.4), dict(smearing="adaptive", n_samples=40, rng=3)):
+        d = four_phonon_rates(mp, fc4, [300.0], q_indices=[1, 4], **kw)
+        s = four_phonon_rates(mp, fc4, [300.0], q_indices=[1, 4], single_precision=True, **kw)
+        assert s.info["single_precision"] and not d.info["single_precision"]
+        assert d.rates_per_ps.max() > 0
+        np.testing.assert_allclose(s.rates_per_ps, d.rates_per_ps, rtol=1e-5, atol=1e-9 * d.rates_per_ps.max())
+        np.testing.assert_allclose(s.rates_stderr_per_ps, d.rates_stderr_per_ps, rtol=1e-4,
+                                   atol=1e-9 * d.rates_per_ps.max())
+
+
+@pytest.mark.parametrize("fmin", [None, 3.0])
+def test_fourphonon_smearing_matches_brute_force(al2, fmin):
+    """smearing="fourphonon" = FourPhonon's width, 1-sigma truncation and partner cutoff."""
+    atoms, ph, fc4 = al2
+    mesh = (2, 2, 3)
+    mp = mesh_phonons(ph, mesh, use_symmetry=False)
+    r = four_phonon_rates(mp, fc4, [400.0], smearing="fourphonon", scalebroad=1.0, q_indices=[4],
+                          min_partner_frequency_THz=fmin)
+    # the conventions matter here: a 3-sigma window or no partner cutoff give other rates
+    r3 = four_phonon_rates(mp, fc4, [400.0], smearing="fourphonon", scalebroad=1.0, q_indices=[4],
+                           min_partner_frequency_THz=fmin, cutoff_sigmas=3.0)
+    assert (np.abs(r3.rates_per_ps - r.rates_per_ps) / r.rates_per_ps).max() > 0.05
+    assert r.info["cutoff_sigmas"] == 1.0
+    fmin_used = 1.25 / (2 * np.pi) if fmin is None else fmin
+    assert r.info["min_partner_frequency_THz"] == pytest.approx(fmin_used)
+    f_bf, rate_bf, _ = _brute_force_rates(ph, fc4, np.array(mesh), mp.grid.qpoints_frac[4], 400.0, None,
+                                          fourphonon=(1.0, fmin_used), qpoints=mp.grid.qpoints_frac)
+    assert rate_bf.max() > 0
+    keys = np.round(f_bf, 5)
+    for k in np.unique(keys):
+        sel = keys == k
+        assert r.rates_per_ps[0, 0, sel].sum() == pytest.approx(rate_bf[sel].sum(), rel=1e-8, abs=1e-14)
 
 
 @pytest.mark.slow

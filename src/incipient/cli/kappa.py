@@ -8,6 +8,8 @@ Thin layer over :mod:`incipient.lattice.fit`, :mod:`incipient.lattice.phonons`,
 * ``stability`` imaginary modes of an fc2
 * ``wigner``    kappa_p + kappa_c (phono3py SMM19 RTA) from an fc2 and an fc3 (default: the
   paper's ShengBTE FORCE_CONSTANTS_3RD on the CONTROL0 cell)
+* ``wigner34``  kappa_p + kappa_c with 3ph (+isotopes, phono3py) and with 3+4ph (sampled 4ph
+  rates from the paper's fc4), stage wall times, peak RSS, sampling errors, T exponents
 
 Results are printed as JSON (diagonal components) and saved in full with ``--output``.
 """
@@ -59,6 +61,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--output", help="save the full WignerResult as JSON")
     p.add_argument("--plot", help="save the spectral/cumulative/T figure (PNG)")
     p.add_argument("--lifetimes-plot", help="save the lifetime-regime figure (PNG, first temperature)")
+
+    p = sub.add_parser("wigner34", help="Wigner kappa_p + kappa_c with 3ph vs 3+4ph scattering (sampled 4ph)")
+    cell_args(p)
+    p.add_argument("--fc2", required=True, help="fc2.hdf5 / FORCE_CONSTANTS for the 3x3x3 supercell of the cell")
+    p.add_argument("--fc3", default=str(_DATA / "FORCE_CONSTANTS_3RD"), help="ShengBTE fc3 (default: paper's)")
+    p.add_argument("--fc4", default=str(_DATA / "FORCE_CONSTANTS_4TH"), help="ShengBTE fc4 (default: paper's)")
+    p.add_argument("--supercell", type=int, nargs=3, help="fc2/fc3 supercell (default: CONTROL scell)")
+    p.add_argument("--mesh", type=int, nargs=3, default=[4, 4, 4])
+    p.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 400.0, 500.0, 600.0])
+    p.add_argument("--samples", type=int, default=100,
+                   help="4ph q-pairs sampled per irreducible q-point (0: exact sum)")
+    p.add_argument("--batches", type=int, default=4, help="independent sample batches (jackknife error)")
+    p.add_argument("--smearing4", choices=["adaptive", "fourphonon"], default="adaptive",
+                   help="4ph energy conservation: our symmetrised ShengBTE width (3 widths) or FourPhonon's own "
+                        "conventions (its width, 1-width truncation, 0.2 THz partner cutoff)")
+    p.add_argument("--scalebroad", type=float, default=1.0)
+    p.add_argument("--single-precision", action="store_true", help="complex64 4ph contractions (~1.5x faster)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--phono3py-lang", choices=["C", "Rust"],
+                   help="phono3py backend for 3ph (C: OMP_NUM_THREADS, Rust: RAYON_NUM_THREADS; default phono3py's)")
+    p.add_argument("--max-wall-s", type=float,
+                   help="wall-time budget: 4ph batches stop early (after >= 2) when the next would not fit")
+    p.add_argument("--output", help="save the Wigner34Result as JSON")
+    p.add_argument("--plot", help="save the kappa(T) figure (PNG)")
+    p.add_argument("--lifetimes-plot", help="save lifetimes 3ph vs 3+4ph at the lowest and highest T (PNG)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
 
     p = sub.add_parser("fit", help="fit fc2 (and fc3) to snapshots with hiPhive")
     cell_args(p)
@@ -116,6 +144,46 @@ def run(args) -> int:
             "alpha_p": res.alpha_p.tolist(), "alpha_c": res.alpha_c.tolist(),
             "fraction_modes_particle_wave_overdamped": lt.fraction_modes.tolist(),
             "timings_s": res.timings_s}, indent=1))
+        return 0
+    if args.action == "wigner34":
+        import time
+
+        from incipient.lattice.phonopy_io import read_fc2
+        from incipient.transport.wigner34 import wigner_3ph_4ph
+
+        t0 = time.perf_counter()
+        prim, settings = _primitive(args)
+        res = wigner_3ph_4ph(prim, read_fc2(args.fc2), args.fc3, args.fc4, supercell_matrix=tuple(_scell(args, settings)),
+                             mesh=tuple(args.mesh), temperatures_K=tuple(args.temperatures),
+                             n_samples=args.samples or None, n_batches=args.batches, scalebroad=args.scalebroad,
+                             smearing4=args.smearing4, single_precision=args.single_precision, rng=args.seed,
+                             symprec=args.symprec, max_wall_s=args.max_wall_s, phono3py_lang=args.phono3py_lang,
+                             progress=not args.quiet)
+        if args.output:
+            res.save(args.output)
+        if args.plot:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            res.plot().savefig(args.plot, dpi=120)
+        if args.lifetimes_plot:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            res.plot_lifetimes().savefig(args.lifetimes_plot, dpi=150)
+        info = res.info
+        print(f"mesh {list(res.mesh)}, {info['n_irreducible_q']} irreducible q-points; 4ph: "
+              f"{res.n_samples or 'all'} of {info['n_pairs_total']} q-pairs per q-point ({info['n_batches']} batches), "
+              f"{info['smearing4']} smearing x{res.scalebroad:g}, cutoff {info['cutoff_sigmas_4ph']:g} widths; "
+              f"errors: {info['error_method']}; dropped modes {res.n_dropped_modes}; phono3py {info['phono3py_lang']}")
+        print("wall time per stage (s): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in info["stages_s"].items())
+              + f"; whole command {time.perf_counter() - t0:.1f}; peak RSS {info['peak_rss_MB']:.0f} MB")
+        print("median relative 4ph sampling error per mode: " + ", ".join(
+            f"{T:g} K {e:.3f}" for T, e in zip(res.temperatures_K, info["median_rel_stderr_4ph"], strict=True))
+              + "; median 4ph/3ph rate ratio: " + ", ".join(
+            f"{T:g} K {e:.2f}" for T, e in zip(res.temperatures_K, info["median_ratio_4ph_3ph"], strict=True)))
+        print("kappa (W/m/K):")
+        print(res.table())
         return 0
     if args.action == "fit":
         from ase.io import read

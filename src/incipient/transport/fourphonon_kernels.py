@@ -1,15 +1,18 @@
 """Numba kernels behind :mod:`incipient.transport.fourphonon` (own code; plain-array interfaces).
 
-Three kernels, compiled once and cached on disk:
+Two kernels, compiled once and cached on disk:
 
-* ``build_reciprocal_fc4``: X[b0, J, K, L] = sum_n phase_n T[b0, n, beta gamma delta] scattered to
-  J = 3 j_n + beta, K = 3 k_n + gamma, L = 3 l_n + delta (fc4 contracted with the eigenvector of
-  the scattered mode, Fourier-transformed to the three slot wavevectors of one q-pair).
-* ``energy_patterns``: for every band triple of a q-pair, the seven role assignments of the
-  three slot phonons (3 x "++", 3 x "+-", 1 x "--"), their signed frequency sums and smearing
-  widths.
-* ``accumulate_pair``: the Bose-weighted, Gaussian-smeared |V|^2 sum of one q-pair for every
-  scattered band and temperature.
+* ``build_reciprocal_fc4``: X[J, K, b0, L] = sum_n phase_n T[n, beta gamma delta, b0] scattered to
+  J = 3 j_n + beta, K = 3 k_n + gamma, L = 3 l_n + delta (fc4 contracted with the eigenvectors of
+  the scattered modes, Fourier-transformed to the three slot wavevectors of one q-pair). The phase
+  of quartet n is the product of three rows of a per-q phase table (no per-pair Python work).
+  The layout lets the three eigenvector contractions run as plain GEMMs without transposing
+  copies and leaves |V|^2 as V[ja, jb, b0, jc]: for fixed (ja, jb) a 36 x 36 block in cache.
+* ``accumulate_pair``: for every band triple of a q-pair and each of the seven role assignments
+  of the three slot phonons (3 x "++", 3 x "+-", 1 x "--"): the smearing width (adaptive widths
+  from pre-projected velocities), the window of scattered bands within ``cutoff_sigmas`` widths
+  (bisection on the sorted scattered frequencies), the Bose bracket once per process, and the
+  Gaussian-weighted |V|^2 sum per scattered band and temperature.
 """
 
 from __future__ import annotations
@@ -30,116 +33,191 @@ PATTERN_CLASS = np.array([0, 0, 0, 1, 1, 1, 2], dtype=np.int64)
 
 
 @njit(cache=True, parallel=True)
-def build_reciprocal_fc4(T, phase, jj, kk, ll, X):  # pragma: no cover - compiled
-    nb0 = T.shape[0]
-    nquart = T.shape[1]
-    for b in prange(nb0):
-        X[b, :, :, :] = 0.0
+def build_reciprocal_fc4(T, pa, pb, pc, rix, jj, kk, ll, blocks, X):  # pragma: no cover - compiled
+    """X[J, K, b0, L] from T[n, 27, b0] and phases pa[rix[n,0]] pb[rix[n,1]] pc[rix[n,2]].
+
+    Quartets must be sorted by (j, k, l) (cache locality). blocks: (n_blocks, 3) the distinct
+    (3j, 3k, 3l) of the quartets; only these 3x3x3 blocks of X are zeroed and written (the rest of
+    X must be zero on entry and stays zero).
+    """
+    nquart = T.shape[0]
+    nb0 = T.shape[2]
+    # threads split the nine (beta, gamma) components: disjoint entries of X for any quartet
+    for bg in prange(9):
+        beta = bg // 3
+        gamma = bg % 3
+        for m in range(blocks.shape[0]):
+            for b in range(nb0):
+                for delta in range(3):
+                    X[blocks[m, 0] + beta, blocks[m, 1] + gamma, b, blocks[m, 2] + delta] = 0.0
         for n in range(nquart):
-            p = phase[n]
-            j0 = jj[n]
-            k0 = kk[n]
+            p = pa[rix[n, 0]] * pb[rix[n, 1]] * pc[rix[n, 2]]
+            J = jj[n] + beta
+            K = kk[n] + gamma
             l0 = ll[n]
-            for beta in range(3):
-                for gamma in range(3):
-                    for delta in range(3):
-                        X[b, j0 + beta, k0 + gamma, l0 + delta] += p * T[b, n, 9 * beta + 3 * gamma + delta]
+            for delta in range(3):
+                c = 9 * beta + 3 * gamma + delta
+                for b in range(nb0):
+                    X[J, K, b, l0 + delta] += p * T[n, c, b]
+
+
+@njit(cache=True)
+def _pair_widths(pa, pb, use_max, out):  # pragma: no cover - compiled
+    """Squared projected velocity differences of two slots, for both relative signs.
+
+    out[i, j, 0] from pa_i - pb_j, out[i, j, 1] from pa_i + pb_j: the sum over the three
+    directions of the squares (use_max False, ShengBTE form) or their maximum (use_max True,
+    FourPhonon's base_sigma).
+    """
+    for i in range(pa.shape[0]):
+        for j in range(pb.shape[0]):
+            dm = 0.0
+            dp = 0.0
+            for x in range(pa.shape[1]):
+                m = pa[i, x] - pb[j, x]
+                s = pa[i, x] + pb[j, x]
+                if use_max:
+                    dm = max(dm, m * m)
+                    dp = max(dp, s * s)
+                else:
+                    dm += m * m
+                    dp += s * s
+            out[i, j, 0] = dm
+            out[i, j, 1] = dp
+
+
+# smearing modes of accumulate_pair
+MODE_FIXED = 0
+MODE_ADAPTIVE = 1
+MODE_FOURPHONON = 2
+# FourPhonon mode: the slot pairs (0: ab, 1: ac, 2: bc) whose velocity difference sets the width of
+# each pattern, with weights (the average over the orderings of the FourPhonon loops: "++" uses the
+# emitted phonon and the second absorbed one, "+-" the two emitted ones, "--" the last two)
+FP_PAIRS = np.array([[2, 1, -1], [2, 0, -1], [1, 0, -1],
+                     [2, -1, -1], [1, -1, -1], [0, -1, -1],
+                     [0, 1, 2]], dtype=np.int64)
+FP_WEIGHTS = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.5, 0.5, 0.0],
+                       [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0],
+                       [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0]])
 
 
 @njit(cache=True, parallel=True)
-def energy_patterns(wa, wb, wc, va, vb, vc, valid_a, valid_b, valid_c, signs, gmat,
-                    adaptive, sigma_fixed, scalebroad, sigma_min, omega_sum, sigma):  # pragma: no cover
-    """omega_sum[ja, jb, jc, p] = sum_x s_x w_x; sigma[...] smearing width (0 marks invalid)."""
-    nb = wa.shape[0]
+def accumulate_pair(V, w0, valid0, wa, wb, wc, valid_a, valid_b, valid_c, na, nb_, nc, pa, pb, pc,
+                    signs, pattern_class, mode, sigma_fixed, scalebroad, sigma_min, cutoff_sigmas,
+                    out_ja):  # pragma: no cover - compiled
+    """out_ja[ja, t, class, b0] = sum over (jb, jc, pattern) of |V|^2 F delta / (w0 wa wb wc) / 6.
+
+    V: (nb, nb, n_b0, nb) complex, V[ja, jb, b0, jc]. w0 must be sorted ascending (the scattered
+    bands are found by bisection). na, nb_, nc: (n_T, nb) Bose factors. pa, pb, pc: (nb, 3)
+    velocities projected on the mesh steps G_i/n_i. mode: MODE_FIXED (phono3py Gaussian of width
+    sigma_fixed), MODE_ADAPTIVE (ShengBTE Gaussian; width scalebroad*sqrt((2/3) sum over the three
+    slot pairs of |(s_x v_x - s_y v_y).G/n|^2 / 6), ShengBTE's form symmetrised over the slots) or
+    MODE_FOURPHONON (ShengBTE Gaussian; FourPhonon's width scalebroad*sqrt(max_i
+    ((s_x v_x - s_y v_y).G_i/n_i)^2 / 2) of the slot pair(s) FP_PAIRS, weighted FP_WEIGHTS).
+    Scattered bands beyond cutoff_sigmas widths are skipped. The 7 role assignments are weighted
+    1/6 each (see the fourphonon module docstring). Summing out_ja over ja gives the q-pair's
+    contribution (no prefactor).
+    """
+    nbnd = wa.shape[0]
+    nb0 = w0.shape[0]
+    nt = na.shape[0]
     npat = signs.shape[0]
-    for ja in prange(nb):
-        for jb in range(nb):
-            for jc in range(nb):
-                ok = valid_a[ja] and valid_b[jb] and valid_c[jc]
+    sqrt_pi = np.sqrt(np.pi)
+    sqrt_2pi = np.sqrt(2.0 * np.pi)
+    Dab = np.zeros((nbnd, nbnd, 2))
+    Dac = np.zeros((nbnd, nbnd, 2))
+    Dbc = np.zeros((nbnd, nbnd, 2))
+    if mode != MODE_FIXED:
+        use_max = mode == MODE_FOURPHONON
+        _pair_widths(pa, pb, use_max, Dab)
+        _pair_widths(pa, pc, use_max, Dac)
+        _pair_widths(pb, pc, use_max, Dbc)
+    # per pattern: which of the two pair widths applies (same signs: difference, else sum)
+    iab = np.zeros(npat, np.int64)
+    iac = np.zeros(npat, np.int64)
+    ibc = np.zeros(npat, np.int64)
+    for p in range(npat):
+        iab[p] = 0 if signs[p, 0] == signs[p, 1] else 1
+        iac[p] = 0 if signs[p, 0] == signs[p, 2] else 1
+        ibc[p] = 0 if signs[p, 1] == signs[p, 2] else 1
+    nchoice = 3 if mode == MODE_FOURPHONON else 1
+    w0lo = w0[0]
+    w0hi = w0[nb0 - 1]
+    for ja in prange(nbnd):
+        out_ja[ja] = 0.0
+        if not valid_a[ja]:
+            continue
+        F = np.empty(nt)
+        for jb in range(nbnd):
+            if not valid_b[jb]:
+                continue
+            for jc in range(nbnd):
+                if not valid_c[jc]:
+                    continue
+                inv_w = 1.0 / (wa[ja] * wb[jb] * wc[jc] * 6.0)
                 for p in range(npat):
                     sa = signs[p, 0]
                     sb = signs[p, 1]
                     sc = signs[p, 2]
-                    omega_sum[ja, jb, jc, p] = sa * wa[ja] + sb * wb[jb] + sc * wc[jc]
-                    if not ok:
-                        sigma[ja, jb, jc, p] = 0.0
-                        continue
-                    if not adaptive:
-                        sigma[ja, jb, jc, p] = sigma_fixed
-                        continue
-                    # ShengBTE base_sigma for each pairwise velocity difference, symmetrised over
-                    # the three choices of the dependent slot: (2/3) sum over pairs
-                    s2 = 0.0
-                    for pair in range(3):
-                        for i in range(3):
-                            d = 0.0
-                            for x in range(3):
-                                if pair == 0:
-                                    g = sa * va[ja, x] - sb * vb[jb, x]
-                                elif pair == 1:
-                                    g = sa * va[ja, x] - sc * vc[jc, x]
-                                else:
-                                    g = sb * vb[jb, x] - sc * vc[jc, x]
-                                d += g * gmat[i, x]
-                            s2 += d * d
-                    s = scalebroad * np.sqrt(s2 / 6.0 * 2.0 / 3.0)
-                    sigma[ja, jb, jc, p] = max(s, sigma_min)
-
-
-@njit(cache=True, parallel=True)
-def accumulate_pair(V, w0, valid0, wa, wb, wc, na, nb_, nc, omega_sum, sigma, pattern_class,
-                    adaptive, cutoff_sigmas, out_ja):  # pragma: no cover - compiled
-    """out_ja[ja, t, class, b0] = sum over (jb, jc, pattern) of |V|^2 F delta / (w0 wa wb wc) / 6.
-
-    V: (n_b0, nb, nb, nb) complex, V[b0, jc, jb, ja] (slot bands in reverse order). w0 must be sorted ascending (the scattered
-    bands are found by bisection). na, nb_, nc: (n_T, nb) Bose factors. The 7 role assignments are
-    weighted 1/6 each (see the fourphonon module docstring). Summing out_ja over ja gives the
-    q-pair's contribution (no prefactor).
-    """
-    nbnd = wa.shape[0]
-    nt = na.shape[0]
-    npat = omega_sum.shape[3]
-    sqrt_pi = np.sqrt(np.pi)
-    sqrt_2pi = np.sqrt(2.0 * np.pi)
-    for ja in prange(nbnd):
-        out_ja[ja] = 0.0
-        for jb in range(nbnd):
-            for jc in range(nbnd):
-                for p in range(npat):
-                    s = sigma[ja, jb, jc, p]
-                    if s <= 0.0:
-                        continue
-                    target = -omega_sum[ja, jb, jc, p]  # w0 that conserves energy
-                    lo = np.searchsorted(w0, target - cutoff_sigmas * s)
-                    hi = np.searchsorted(w0, target + cutoff_sigmas * s, side="right")
-                    for b0 in range(lo, hi):
-                        if not valid0[b0]:
-                            continue
-                        x = w0[b0] - target
-                        if adaptive:
-                            delta = np.exp(-(x * x) / (s * s)) / (sqrt_pi * s)
+                    target = -(sa * wa[ja] + sb * wb[jb] + sc * wc[jc])  # w0 that conserves energy
+                    have_F = False
+                    cls = pattern_class[p]
+                    for ch in range(nchoice):
+                        wgt = 1.0
+                        if mode == MODE_FIXED:
+                            s = sigma_fixed
+                        elif mode == MODE_ADAPTIVE:
+                            s2 = Dab[ja, jb, iab[p]] + Dac[ja, jc, iac[p]] + Dbc[jb, jc, ibc[p]]
+                            s = max(scalebroad * np.sqrt(s2 / 6.0 * 2.0 / 3.0), sigma_min)
                         else:
-                            delta = np.exp(-0.5 * (x * x) / (s * s)) / (sqrt_2pi * s)
-                        v = V[b0, jc, jb, ja]
-                        v2 = v.real * v.real + v.imag * v.imag
-                        base = v2 * delta / (w0[b0] * wa[ja] * wb[jb] * wc[jc]) / 6.0
-                        cls = pattern_class[p]
-                        for t in range(nt):
-                            n1 = na[t, ja]
-                            n2 = nb_[t, jb]
-                            n3 = nc[t, jc]
-                            if p == 0:    # a + b -> c
-                                F = n1 * n2 * (n3 + 1) - (n1 + 1) * (n2 + 1) * n3
-                            elif p == 1:  # a + c -> b
-                                F = n1 * n3 * (n2 + 1) - (n1 + 1) * (n3 + 1) * n2
-                            elif p == 2:  # b + c -> a
-                                F = n2 * n3 * (n1 + 1) - (n2 + 1) * (n3 + 1) * n1
-                            elif p == 3:  # a -> b + c
-                                F = n1 * (n2 + 1) * (n3 + 1) - (n1 + 1) * n2 * n3
-                            elif p == 4:  # b -> a + c
-                                F = n2 * (n1 + 1) * (n3 + 1) - (n2 + 1) * n1 * n3
-                            elif p == 5:  # c -> a + b
-                                F = n3 * (n1 + 1) * (n2 + 1) - (n3 + 1) * n1 * n2
-                            else:         # -> a + b + c
-                                F = (n1 + 1) * (n2 + 1) * (n3 + 1) - n1 * n2 * n3
-                            out_ja[ja, t, cls, b0] += base * F
+                            pair = FP_PAIRS[p, ch]
+                            if pair < 0:
+                                continue
+                            wgt = FP_WEIGHTS[p, ch]
+                            if pair == 0:
+                                m2 = Dab[ja, jb, iab[p]]
+                            elif pair == 1:
+                                m2 = Dac[ja, jc, iac[p]]
+                            else:
+                                m2 = Dbc[jb, jc, ibc[p]]
+                            s = max(scalebroad * np.sqrt(m2 / 2.0), sigma_min)
+                        reach = cutoff_sigmas * s
+                        if target + reach < w0lo or target - reach > w0hi:
+                            continue
+                        lo = np.searchsorted(w0, target - reach)
+                        hi = np.searchsorted(w0, target + reach, side="right")
+                        if hi <= lo:
+                            continue
+                        if not have_F:
+                            have_F = True
+                            for t in range(nt):
+                                n1 = na[t, ja]
+                                n2 = nb_[t, jb]
+                                n3 = nc[t, jc]
+                                if p == 0:    # a + b -> c
+                                    F[t] = n1 * n2 * (n3 + 1) - (n1 + 1) * (n2 + 1) * n3
+                                elif p == 1:  # a + c -> b
+                                    F[t] = n1 * n3 * (n2 + 1) - (n1 + 1) * (n3 + 1) * n2
+                                elif p == 2:  # b + c -> a
+                                    F[t] = n2 * n3 * (n1 + 1) - (n2 + 1) * (n3 + 1) * n1
+                                elif p == 3:  # a -> b + c
+                                    F[t] = n1 * (n2 + 1) * (n3 + 1) - (n1 + 1) * n2 * n3
+                                elif p == 4:  # b -> a + c
+                                    F[t] = n2 * (n1 + 1) * (n3 + 1) - (n2 + 1) * n1 * n3
+                                elif p == 5:  # c -> a + b
+                                    F[t] = n3 * (n1 + 1) * (n2 + 1) - (n3 + 1) * n1 * n2
+                                else:         # -> a + b + c
+                                    F[t] = (n1 + 1) * (n2 + 1) * (n3 + 1) - n1 * n2 * n3
+                        for b0 in range(lo, hi):
+                            if not valid0[b0]:
+                                continue
+                            x = w0[b0] - target
+                            if mode == MODE_FIXED:
+                                delta = np.exp(-0.5 * (x * x) / (s * s)) / (sqrt_2pi * s)
+                            else:
+                                delta = np.exp(-(x * x) / (s * s)) / (sqrt_pi * s)
+                            v = V[ja, jb, b0, jc]
+                            v2 = v.real * v.real + v.imag * v.imag
+                            base = wgt * v2 * delta * inv_w / w0[b0]
+                            for t in range(nt):
+                                out_ja[ja, t, cls, b0] += base * F[t]

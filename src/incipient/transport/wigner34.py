@@ -9,7 +9,7 @@ replicas (rates redrawn within their standard errors).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,7 +23,12 @@ class Wigner34Result(Result):
     temperatures_K (nT,); kappa_p_3ph, kappa_c_3ph, kappa_p_34ph, kappa_c_34ph (nT, 3);
     kappa_p_34ph_err, kappa_c_34ph_err (nT, 3): 4ph sampling error (replicas);
     mesh, n_samples (q-pairs per q-point, 0 = exact), scalebroad; n_dropped_modes: modes with
-    imaginary or near-zero frequency left out; wall_3ph_s, wall_4ph_s.
+    imaginary or near-zero frequency left out; wall_3ph_s, wall_4ph_s; info: stage wall times,
+    peak RSS, error method and 4ph statistics (see :func:`wigner_3ph_4ph`).
+    Per mode (for Figure 4a,b): frequencies_THz (nq, nb) on phono3py's irreducible q-points,
+    weights (nq,), rates_3ph_per_ps and rates_34ph_per_ps (nT, nq, nb): 1/tau = full linewidth in
+    rad/ps with 3ph + isotope and with 3ph + isotope + 4ph scattering (0 for dropped modes);
+    n_atoms_prim (for the Wigner limit).
     """
 
     temperatures_K: np.ndarray
@@ -39,6 +44,51 @@ class Wigner34Result(Result):
     n_dropped_modes: int
     wall_3ph_s: float
     wall_4ph_s: float
+    info: dict = field(default_factory=dict)
+    frequencies_THz: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    rates_3ph_per_ps: np.ndarray | None = None
+    rates_34ph_per_ps: np.ndarray | None = None
+    n_atoms_prim: int = 0
+
+    def lifetime_regimes(self, which: str = "34ph"):
+        """Particle-like / wave-like / overdamped classification of the modes (3ph or 3+4ph rates)."""
+        from incipient.transport.lifetimes import classify_lifetimes
+
+        if self.rates_3ph_per_ps is None:
+            raise ValueError("this result has no per-mode rates (made by an older version)")
+        rates = self.rates_34ph_per_ps if which == "34ph" else self.rates_3ph_per_ps
+        # classify_lifetimes takes phono3py's Gamma (THz, half width): 1/tau = 4 pi Gamma
+        return classify_lifetimes(self.frequencies_THz, np.asarray(rates) / (4 * np.pi), self.weights,
+                                  self.n_atoms_prim, self.temperatures_K)
+
+    def plot_lifetimes(self, temperature_indices=(0, -1)):
+        """Lifetime vs phonon energy, 3ph (stars) and 3+4ph (circles), with the Wigner limit
+        1/dw_avg and the Ioffe-Regel limit 1/omega (paper Figure 4a,b); returns the Figure."""
+        import matplotlib.pyplot as plt
+
+        r3, r34 = self.lifetime_regimes("3ph"), self.lifetime_regimes("34ph")
+        idx = [i % len(self.temperatures_K) for i in temperature_indices]
+        fig, axes = plt.subplots(1, len(idx), figsize=(4.6 * len(idx), 3.8), squeeze=False, constrained_layout=True)
+        meV = 4.135667696  # meV per THz
+        f = np.asarray(self.frequencies_THz).ravel()
+        ok = f > 0.05
+        for ax, it in zip(axes[0], idx, strict=True):
+            for reg, mk, col, lab in ((r3, "*", "C0", "3ph"), (r34, "o", "C4", "3+4ph")):
+                tau = reg.tau_ps[it].ravel()
+                m = ok & np.isfinite(tau)
+                frac = reg.fraction_modes[it]
+                ax.scatter(f[m] * meV, tau[m], marker=mk, s=7, color=col, alpha=0.55, lw=0,
+                           label=f"{lab} (particle {frac[0]:.1%}, wave {frac[1]:.1%}, overdamped {frac[2]:.1%})")
+            fg = np.linspace(f[ok].min(), f.max(), 200)
+            ax.plot(fg * meV, 1.0 / (2 * np.pi * fg), "g-", lw=1.2, label=r"Ioffe-Regel limit 1/$\omega$")
+            ax.axhline(r3.tau_wigner_ps, color="k", ls="--", lw=1.2, label=r"Wigner limit 1/$\Delta\omega_{ave}$")
+            ax.set_yscale("log")
+            ax.set_xlabel("phonon energy (meV)")
+            ax.set_ylabel("lifetime (ps)")
+            ax.set_title(f"T = {self.temperatures_K[it]:.0f} K, mesh {list(self.mesh)}")
+            ax.legend(fontsize=6.5, loc="lower right")
+        return fig
 
     def alpha(self, which: str = "34ph") -> np.ndarray:
         """T exponent of kappa_p + kappa_c per direction (log-log least squares)."""
@@ -46,37 +96,94 @@ class Wigner34Result(Result):
         lt = np.log(self.temperatures_K)
         return np.array([np.polyfit(lt, np.log(k[:, i]), 1)[0] for i in range(3)])
 
+    def reduction_p(self) -> np.ndarray:
+        """(nT, 3) fractional reduction of kappa_p by 4ph scattering: 1 - kappa_p(3+4ph)/kappa_p(3ph)."""
+        return 1.0 - self.kappa_p_34ph / self.kappa_p_3ph
+
+    def table(self) -> str:
+        """Plain-text table: kappa_p, kappa_c (3ph and 3+4ph, x/y/z), 4ph reduction, T exponents."""
+        e = self.info.get("reduction_p_err")
+        red, red_err = self.reduction_p(), (np.asarray(e) if e is not None else np.zeros_like(self.kappa_p_3ph))
+        rows = [f"{'T (K)':>6} {'':>12} {'x':>16} {'y':>16} {'z':>16}"]
+        for t, T in enumerate(self.temperatures_K):
+            def fmt(v, err=None):
+                return [f"{v[i]:.4f}" + (f" +- {err[i]:.4f}" if err is not None else "") for i in range(3)]
+            for lab, v, err in (("kp 3ph", self.kappa_p_3ph[t], None), ("kc 3ph", self.kappa_c_3ph[t], None),
+                                ("kp 3+4ph", self.kappa_p_34ph[t], self.kappa_p_34ph_err[t]),
+                                ("kc 3+4ph", self.kappa_c_34ph[t], self.kappa_c_34ph_err[t]),
+                                ("4ph: dkp/kp", red[t], red_err[t])):
+                rows.append(f"{T:>6g} {lab:>12} " + " ".join(f"{c:>16}" for c in fmt(v, err)))
+        if len(self.temperatures_K) > 1:
+            a3, a34 = self.alpha("3ph"), self.alpha("34ph")
+            ae = self.info.get("alpha_34ph_err")
+            rows.append(f"{'alpha':>6} {'kp+kc 3ph':>12} " + " ".join(f"{x:>16.3f}" for x in a3))
+            rows.append(f"{'alpha':>6} {'kp+kc 3+4ph':>12} " + " ".join(
+                f"{f'{a34[i]:.3f}' + (f' +- {ae[i]:.3f}' if ae is not None else ''):>16}" for i in range(3)))
+        return "\n".join(rows)
+
     def plot(self):
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+        fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
         T = self.temperatures_K
         a3, a34 = self.alpha("3ph"), self.alpha("34ph")
         for i, ax in enumerate(axes):
-            ax.plot(T, self.kappa_p_3ph[:, i] + self.kappa_c_3ph[:, i], "o-", label=f"3ph + c (T^{a3[i]:.2f})")
+            ax.plot(T, self.kappa_p_3ph[:, i] + self.kappa_c_3ph[:, i], "o-", color="C0",
+                    label=f"$\\kappa_p+\\kappa_c$ 3ph ($T^{{{a3[i]:.2f}}}$)")
             ax.errorbar(T, self.kappa_p_34ph[:, i] + self.kappa_c_34ph[:, i],
                         yerr=np.hypot(self.kappa_p_34ph_err[:, i], self.kappa_c_34ph_err[:, i]), fmt="s-",
-                        label=f"3+4ph + c (T^{a34[i]:.2f})")
-            ax.plot(T, self.kappa_c_34ph[:, i], "s:", color="C1", alpha=0.6, label="kappa_c (3+4ph)")
+                        color="C3", capsize=3, label=f"$\\kappa_p+\\kappa_c$ 3+4ph ($T^{{{a34[i]:.2f}}}$)")
+            ax.plot(T, self.kappa_p_3ph[:, i], "o:", color="C0", alpha=0.6, label="$\\kappa_p$ 3ph")
+            ax.errorbar(T, self.kappa_p_34ph[:, i], yerr=self.kappa_p_34ph_err[:, i], fmt="s:", color="C3",
+                        alpha=0.6, capsize=2, label="$\\kappa_p$ 3+4ph")
+            ax.plot(T, self.kappa_c_34ph[:, i], "^--", color="C2", alpha=0.7, label="$\\kappa_c$ 3+4ph")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.set_xticks(T)
+            ax.set_xticklabels([f"{t:g}" for t in T])
+            ax.minorticks_off()
             ax.set_xlabel("T (K)")
             ax.set_title("xyz"[i])
             ax.legend(fontsize=7)
-        axes[0].set_ylabel("kappa (W/m/K)")
-        fig.suptitle(f"Wigner kappa, mesh {list(self.mesh)}, 4ph q-pairs/q {self.n_samples or 'all'} (Figure 4d-f)")
+        axes[0].set_ylabel("$\\kappa$ (W m$^{-1}$ K$^{-1}$)")
+        sm = self.info.get("smearing4", "adaptive")
+        fig.suptitle(f"Wigner kappa, mesh {list(self.mesh)}, 4ph: {self.n_samples or 'all'} q-pairs per q-point, "
+                     f"{sm} smearing x{self.scalebroad:g} (cf. paper Figure 4d-f)")
         fig.tight_layout()
         return fig
 
 
+def _peak_rss_MB() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh=(4, 4, 4),
                    temperatures_K=(300.0, 600.0), n_samples: int | None = 100, scalebroad: float = 1.0,
-                   rng: int = 0, symprec: float = 1e-3, n_replicas: int = 8) -> Wigner34Result:
+                   rng: int = 0, symprec: float = 1e-3, n_replicas: int = 8, n_batches: int = 4,
+                   smearing4: str = "adaptive", single_precision: bool = False,
+                   max_wall_s: float | None = None, phono3py_lang: str | None = None,
+                   progress: bool = False) -> Wigner34Result:
     """kappa_p and kappa_c with 3ph (+isotope) and with 3+4ph rates, on the same mesh.
 
     primitive : ase.Atoms (masses set); fc2 : array (phonopy order, ``supercell_matrix``) or file;
     fc3 : ShengBTE file / ``ShengBTEFC3``; fc4 : ShengBTE file / ``ShengBTEFC4``.
     n_samples : q-pairs sampled per irreducible q-point for 4ph (None: the exact sum).
+    n_batches : the sampled q-pairs are drawn in this many independent batches; the 4ph sampling
+    error of kappa is the jackknife over the batches (it keeps the correlations between modes and
+    q-points that share q-pairs). n_batches = 1: error from ``n_replicas`` replicas with the rates
+    redrawn independently within their standard errors (ignores those correlations).
+    smearing4 : "adaptive" (ShengBTE width symmetrised over the slots, 3 widths) or "fourphonon"
+    (FourPhonon's width, 1-width truncation and 1.25 rad/ps partner cutoff); see
+    :func:`incipient.transport.fourphonon.four_phonon_rates`.
+    single_precision : complex64 contractions in the 4ph rates (~1e-7 relative change).
+    max_wall_s : wall-time budget of the whole call: 4ph batches (each ``n_samples/n_batches``
+    q-pairs per q-point) stop early, after at least two, when the next one would not fit; the
+    result then holds the q-pairs actually used (``n_samples`` and ``info["n_batches"]``).
+    phono3py_lang : phono3py's backend for the 3ph part ("C": OpenMP threads, "Rust": rayon
+    threads, RAYON_NUM_THREADS; None: phono3py's default, Rust in phono3py 4.10).
+    The result's ``info`` holds the wall time of each stage, the peak RSS and 4ph statistics.
     """
     import time
 
@@ -96,47 +203,146 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
         wigner_kappa,
     )
 
+    def say(msg):
+        if progress:
+            print(f"[wigner34 {time.perf_counter() - t_all:8.1f} s, RSS {_peak_rss_MB():6.0f} MB] {msg}", flush=True)
+
+    t_all = time.perf_counter()
+    stages: dict[str, float] = {}
     fc2 = read_fc2(fc2) if not isinstance(fc2, np.ndarray) else fc2
     fc3 = fc3 if isinstance(fc3, ShengBTEFC3) else read_shengbte_fc3(fc3)
     fc4 = fc4 if isinstance(fc4, ShengBTEFC4) else read_shengbte_fc4(fc4)
     T = [float(t) for t in temperatures_K]
     t0 = time.perf_counter()
-    ph3 = make_phono3py(primitive, supercell_matrix, symprec=symprec, fc2=fc2)
+    ph3 = make_phono3py(primitive, supercell_matrix, symprec=symprec, fc2=fc2, lang=phono3py_lang)
     ph3.fc3 = shengbte_fc3_to_phono3py(fc3, ph3).fc3
     ph3.mesh_numbers = list(mesh)
     ph3.init_phph_interaction()
+    stages["3ph_setup_s"] = time.perf_counter() - t0
+    say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph + isotope rates, SMM19")
+    t0 = time.perf_counter()
     ph3.run_thermal_conductivity(temperatures=T, transport_type="SMM19", is_isotope=True)
     tc = ph3.thermal_conductivity
-    wall3 = time.perf_counter() - t0
+    stages["3ph_rates_s"] = time.perf_counter() - t0
+    wall3 = stages["3ph_setup_s"] + stages["3ph_rates_s"]
+    say(f"3ph done ({stages['3ph_rates_s']:.1f} s)")
     q, w = tc.qpoints, tc.grid_weights
     g3 = 4 * np.pi * np.asarray(tc.gamma[0])  # (nT, nq, nb) 1/ps
     giso = 4 * np.pi * np.asarray(tc.gamma_isotope[0])
+    t0 = time.perf_counter()
     f, v = velocity_operator(ph3, q)
     rots = point_group_cartesian(ph3.primitive, symprec=symprec)
     vol = ph3.primitive.volume
+    stages["velocity_operator_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     ph = make_phonopy(primitive, supercell_matrix, fc2, symprec=symprec)
     mp = mesh_phonons(ph, list(mesh), imaginary="drop", symprec=symprec)
-    r4 = four_phonon_rates(mp, fc4, T, smearing="adaptive", scalebroad=scalebroad, n_samples=n_samples, rng=rng)
-    wall4 = time.perf_counter() - t1
+    stages["4ph_phonons_s"] = time.perf_counter() - t1
+    n_ir = len(mp.grid.ir_index)
+    exact = n_samples is None or n_samples >= mp.grid.n_q ** 2
+    B = 1 if exact else max(1, min(int(n_batches), int(n_samples)))
+    sizes = [len(c) for c in np.array_split(np.arange(0 if exact else int(n_samples)), B)] if not exact else [0]
+    say(f"4ph rates: {n_ir} irreducible q-points, "
+        + ("exact sum" if exact else f"{n_samples} of {mp.grid.n_q ** 2} q-pairs each in {B} batches")
+        + f", smearing {smearing4}, scalebroad {scalebroad}")
+    t0 = time.perf_counter()
+    seeds = np.random.SeedSequence(rng).spawn(B)
+    batches = []
+    for b in range(B):
+        if max_wall_s is not None and b >= 2:
+            per_batch = (time.perf_counter() - t0) / b
+            reserve = 0.05 * max_wall_s + 30.0  # Wigner assembly and jackknife
+            if time.perf_counter() - t_all + per_batch + reserve > max_wall_s:
+                say(f"stopping after {b} of {B} batches: the next would exceed max_wall_s = {max_wall_s:g} s")
+                break
+        r4b = four_phonon_rates(mp, fc4, T, smearing=smearing4, scalebroad=scalebroad,
+                                n_samples=None if exact else sizes[b], rng=np.random.default_rng(seeds[b]),
+                                single_precision=single_precision)
+        batches.append(r4b)
+        say(f"4ph batch {b + 1}/{B} done ({r4b.wall_time_s:.1f} s)")
+    stages["4ph_rates_s"] = time.perf_counter() - t0
+    if len(batches) < B:
+        B = len(batches)
+        sizes = sizes[:B]
+        n_samples = int(sum(sizes))
+    wall4 = stages["4ph_phonons_s"] + stages["4ph_rates_s"]
+    wts = np.asarray(sizes, float) / max(sum(sizes), 1) if not exact else np.ones(1)
+    rb = np.stack([r.rates_per_ps for r in batches])  # (B, nT, n_ir, nb)
+    eb = np.stack([r.rates_stderr_per_ps for r in batches])
+    rates4 = np.einsum("b,btqs->tqs", wts, rb)
+    stderr4 = np.sqrt(np.einsum("b,btqs->tqs", wts**2, eb**2))
     grid = mp.grid
     rep = grid.mapping[grid.index_of(np.rint(np.asarray(q) * np.asarray(mesh)).astype(int))]
     pos = {int(i): k for k, i in enumerate(grid.ir_index)}
     kk = np.array([pos[int(r)] for r in rep])
     valid = f > 0.05
-    g4 = np.where(valid[None], r4.rates_per_ps[:, kk], 0.0)
-    e4 = np.where(valid[None], r4.rates_stderr_per_ps[:, kk], 0.0)
+    t0 = time.perf_counter()
+
+    def on_p3(x):
+        return np.where(valid[None], x[:, kk], 0.0)
+
+    g4 = on_p3(rates4)
+    e4 = on_p3(stderr4)
+    d = lambda a: np.einsum("tii->ti", np.asarray(a))  # noqa: E731
     k3 = wigner_kappa(f, v, g3 + giso[None], T, vol, weights=w, rotations_cartesian=rots)
     k34 = wigner_kappa(f, v, g3 + giso[None] + g4, T, vol, weights=w, rotations_cartesian=rots)
-    gen = np.random.default_rng(rng + 1)
-    reps = []
-    for _ in range(n_replicas if n_samples else 0):
-        kr = wigner_kappa(f, v, g3 + giso[None] + np.maximum(g4 + e4 * gen.standard_normal(g4.shape), 0), T, vol,
-                          weights=w, rotations_cartesian=rots)
-        reps.append(np.stack([np.einsum("tii->ti", kr.kappa_p), np.einsum("tii->ti", kr.kappa_c)]))
-    err = np.std(reps, axis=0) if reps else np.zeros((2, len(T), 3))
-    d = lambda a: np.einsum("tii->ti", np.asarray(a))  # noqa: E731
-    return Wigner34Result(temperatures_K=np.array(T), kappa_p_3ph=d(k3.kappa_p), kappa_c_3ph=d(k3.kappa_c),
+    if B > 1:  # jackknife over the independent batches
+        jk = []
+        for b in range(B):
+            keep = np.arange(B) != b
+            wk = wts[keep] / wts[keep].sum()
+            gb = on_p3(np.einsum("b,btqs->tqs", wk, rb[keep]))
+            kr = wigner_kappa(f, v, g3 + giso[None] + gb, T, vol, weights=w, rotations_cartesian=rots)
+            jk.append(np.stack([d(kr.kappa_p), d(kr.kappa_c)]))
+        jk = np.asarray(jk)  # (B, 2, nT, 3)
+
+        def spread(x):  # jackknife standard error over axis 0
+            x = np.asarray(x)
+            return np.sqrt((B - 1) / B * ((x - x.mean(axis=0)) ** 2).sum(axis=0))
+
+        err = spread(jk)
+        samples = jk
+        err_method = f"jackknife over {B} batches"
+    else:
+        gen = np.random.default_rng(rng + 1)
+        reps = []
+        for _ in range(n_replicas if not exact else 0):
+            kr = wigner_kappa(f, v, g3 + giso[None] + np.maximum(g4 + e4 * gen.standard_normal(g4.shape), 0), T,
+                              vol, weights=w, rotations_cartesian=rots)
+            reps.append(np.stack([d(kr.kappa_p), d(kr.kappa_c)]))
+        err = np.std(reps, axis=0) if reps else np.zeros((2, len(T), 3))
+        err_method = f"{len(reps)} replicas, independent normal rates" if reps else "exact"
+        samples = np.asarray(reps) if reps else np.zeros((0, 2, len(T), 3))
+
+        def spread(x):
+            return np.std(np.asarray(x), axis=0) if len(x) else np.zeros(np.shape(x)[1:])
+    kp3, kc3 = d(k3.kappa_p), d(k3.kappa_c)
+    red = [1.0 - smp[0] / kp3 for smp in samples]
+    lt = np.log(np.asarray(T))
+    al = [[np.polyfit(lt, np.log(smp[0][:, i] + smp[1][:, i]), 1)[0] for i in range(3)] for smp in samples] \
+        if len(T) > 1 else []
+    stages["wigner_assembly_s"] = time.perf_counter() - t0
+    stages["total_s"] = time.perf_counter() - t_all
+    ok = (g4 > 0) & (g3 > 0)
+    rel = np.where(g4 > 0, e4 / np.where(g4 > 0, g4, 1.0), np.nan)
+    info = {
+        "stages_s": stages, "peak_rss_MB": _peak_rss_MB(), "error_method": err_method, "n_batches": B,
+        "n_irreducible_q": int(n_ir), "n_pairs_total": int(grid.n_q ** 2), "smearing4": smearing4,
+        "single_precision": bool(single_precision), "n_imaginary_modes": int(mp.n_imaginary),
+        "phono3py_lang": str(ph3.lang),
+        "median_rel_stderr_4ph": [float(np.nanmedian(rel[t][ok[t]])) for t in range(len(T))],
+        "median_ratio_4ph_3ph": [float(np.median((g4[t] / np.where(g3[t] > 0, g3[t], 1.0))[ok[t]])) for t in range(len(T))],
+        "reduction_p_err": spread(red).tolist() if len(red) else None,
+        "alpha_34ph_err": spread(al).tolist() if len(al) else None,
+        "cutoff_sigmas_4ph": batches[0].info["cutoff_sigmas"],
+        "min_partner_frequency_THz": batches[0].info["min_partner_frequency_THz"],
+    }
+    say("done")
+    return Wigner34Result(temperatures_K=np.array(T), kappa_p_3ph=kp3, kappa_c_3ph=kc3,
                           kappa_p_34ph=d(k34.kappa_p), kappa_c_34ph=d(k34.kappa_c), kappa_p_34ph_err=err[0],
                           kappa_c_34ph_err=err[1], mesh=tuple(int(m) for m in mesh), n_samples=int(n_samples or 0),
-                          scalebroad=float(scalebroad), n_dropped_modes=int((~valid).sum()), wall_3ph_s=wall3, wall_4ph_s=wall4)
+                          scalebroad=float(scalebroad), n_dropped_modes=int((~valid).sum()), wall_3ph_s=wall3,
+                          wall_4ph_s=wall4, info=info, frequencies_THz=np.asarray(f), weights=np.asarray(w),
+                          rates_3ph_per_ps=np.where(valid[None], g3 + giso[None], 0.0),
+                          rates_34ph_per_ps=np.where(valid[None], g3 + giso[None] + g4, 0.0),
+                          n_atoms_prim=len(ph3.primitive))
