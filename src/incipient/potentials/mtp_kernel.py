@@ -34,6 +34,13 @@ from numba import njit, prange
 BLOCK = 64  # atoms per block: the innermost, SIMD axis of every array of the kernel
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _monomial_row(mono, m, parent, u):
+    """Monomial row m of a neighbour slot: its parent's row times one unit-vector component row."""
+    for s in range(BLOCK):
+        mono[m, s] = mono[parent, s] * u[s]
+
+
 @njit(cache=True, fastmath=True, parallel=True)
 def site_energies_and_gradients(offsets, nbr, vecs, types, rc, min_d, max_d, scaling,
                                 mono_parent, mono_dir, mono_pow, mono_lower, basic_mu,
@@ -149,10 +156,7 @@ def site_energies_and_gradients(offsets, nbr, vecs, types, rc, min_d, max_d, sca
                     mono[0, s] = 1.0
                 for m in range(n_mono):
                     if m > 0:
-                        src = mono_parent[m]
-                        d = mono_dir[m]
-                        for s in range(BLOCK):
-                            mono[m, s] = mono[src, s] * U[d, s]
+                        _monomial_row(mono, m, mono_parent[m], U[mono_dir[m]])
                     for j in range(mb_ptr[m], mb_ptr[m + 1]):
                         b = mb_idx[j]
                         mu = basic_mu[b]
@@ -200,10 +204,7 @@ def site_energies_and_gradients(offsets, nbr, vecs, types, rc, min_d, max_d, sca
                         Y[mu, s] = 0.0
                 for m in range(n_mono):
                     if m > 0:
-                        src = mono_parent[m]
-                        d = mono_dir[m]
-                        for s in range(BLOCK):
-                            mono[m, s] = mono[src, s] * U[d, s]
+                        _monomial_row(mono, m, mono_parent[m], U[mono_dir[m]])
                     j0 = mb_ptr[m]
                     j1 = mb_ptr[m + 1]
                     if j1 == j0:
