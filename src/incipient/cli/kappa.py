@@ -81,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--phono3py-lang", choices=["C", "Rust"],
                    help="phono3py backend for 3ph (C: OMP_NUM_THREADS, Rust: RAYON_NUM_THREADS; default phono3py's)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="4ph batches run in this many single-threaded processes at once (e.g. the core count)")
     p.add_argument("--max-wall-s", type=float,
                    help="wall-time budget: 4ph batches stop early (after >= 2) when the next would not fit")
     p.add_argument("--output", help="save the Wigner34Result as JSON")
@@ -158,6 +160,7 @@ def run(args) -> int:
                              n_samples=args.samples or None, n_batches=args.batches, scalebroad=args.scalebroad,
                              smearing4=args.smearing4, single_precision=args.single_precision, rng=args.seed,
                              symprec=args.symprec, max_wall_s=args.max_wall_s, phono3py_lang=args.phono3py_lang,
+                             n_workers=args.workers,
                              progress=not args.quiet)
         if args.output:
             res.save(args.output)
@@ -177,7 +180,9 @@ def run(args) -> int:
               f"{info['smearing4']} smearing x{res.scalebroad:g}, cutoff {info['cutoff_sigmas_4ph']:g} widths; "
               f"errors: {info['error_method']}; dropped modes {res.n_dropped_modes}; phono3py {info['phono3py_lang']}")
         print("wall time per stage (s): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in info["stages_s"].items())
-              + f"; whole command {time.perf_counter() - t0:.1f}; peak RSS {info['peak_rss_MB']:.0f} MB")
+              + f"; whole command {time.perf_counter() - t0:.1f}; peak RSS {info['peak_rss_MB']:.0f} MB"
+              + (f" (+ {info['n_workers']} workers, each up to {info['peak_rss_worker_MB']:.0f} MB)"
+                 if info.get("n_workers", 1) > 1 else ""))
         print("median relative 4ph sampling error per mode: " + ", ".join(
             f"{T:g} K {e:.3f}" for T, e in zip(res.temperatures_K, info["median_rel_stderr_4ph"], strict=True))
               + "; median 4ph/3ph rate ratio: " + ", ".join(

@@ -9,6 +9,7 @@ replicas (rates redrawn within their standard errors).
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,10 +154,55 @@ class Wigner34Result(Result):
         return fig
 
 
+@contextmanager
+def _worker_pool(n_workers: int):
+    """Spawned worker processes with one numba and one BLAS thread each.
+
+    The children read the thread variables when they start, and a ProcessPoolExecutor starts
+    them on demand, so the variables stay set in this process until the pool is shut down (this
+    process's own numba and BLAS read them at import and are not affected).
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _batch_in_worker(job):
+    """One 4ph batch in a worker process (see :func:`wigner_3ph_4ph`, ``n_workers``)."""
+    from incipient.transport.fourphonon import four_phonon_rates
+
+    mp, fc4, T, n_samples, seed, kw = job
+    return four_phonon_rates(mp, fc4, T, n_samples=n_samples, rng=np.random.default_rng(seed), n_threads=1, **kw)
+
+
 def _peak_rss_MB() -> float:
+    """Peak resident memory of this process (MB)."""
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _peak_rss_children_MB() -> float:
+    """Largest peak resident memory of any finished child process (MB; 4ph worker processes)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
 
 def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh=(4, 4, 4),
@@ -164,7 +210,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
                    rng: int = 0, symprec: float = 1e-3, n_replicas: int = 8, n_batches: int = 4,
                    smearing4: str = "adaptive", single_precision: bool = False,
                    max_wall_s: float | None = None, phono3py_lang: str | None = None,
-                   progress: bool = False) -> Wigner34Result:
+                   n_workers: int = 1, progress: bool = False) -> Wigner34Result:
     """kappa_p and kappa_c with 3ph (+isotope) and with 3+4ph rates, on the same mesh.
 
     primitive : ase.Atoms (masses set); fc2 : array (phonopy order, ``supercell_matrix``) or file;
@@ -183,6 +229,10 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     result then holds the q-pairs actually used (``n_samples`` and ``info["n_batches"]``).
     phono3py_lang : phono3py's backend for the 3ph part ("C": OpenMP threads, "Rust": rayon
     threads, RAYON_NUM_THREADS; None: phono3py's default, Rust in phono3py 4.10).
+    n_workers : 4ph batches run in this many single-threaded worker processes at once (the
+    batches are independent, so the rates are identical to ``n_workers=1``; a single process
+    does not gain from a second thread in the 4ph part). With ``max_wall_s`` the budget check is
+    made per wave of ``n_workers`` batches.
     The result's ``info`` holds the wall time of each stage, the peak RSS and 4ph statistics.
     """
     import time
@@ -247,19 +297,29 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
         + f", smearing {smearing4}, scalebroad {scalebroad}")
     t0 = time.perf_counter()
     seeds = np.random.SeedSequence(rng).spawn(B)
+    kw = {"smearing": smearing4, "scalebroad": scalebroad, "single_precision": single_precision}
+    jobs = [(None if exact else sizes[b], seeds[b]) for b in range(B)]
     batches = []
-    for b in range(B):
-        if max_wall_s is not None and b >= 2:
-            per_batch = (time.perf_counter() - t0) / b
-            reserve = 0.05 * max_wall_s + 30.0  # Wigner assembly and jackknife
-            if time.perf_counter() - t_all + per_batch + reserve > max_wall_s:
-                say(f"stopping after {b} of {B} batches: the next would exceed max_wall_s = {max_wall_s:g} s")
-                break
-        r4b = four_phonon_rates(mp, fc4, T, smearing=smearing4, scalebroad=scalebroad,
-                                n_samples=None if exact else sizes[b], rng=np.random.default_rng(seeds[b]),
-                                single_precision=single_precision)
-        batches.append(r4b)
-        say(f"4ph batch {b + 1}/{B} done ({r4b.wall_time_s:.1f} s)")
+    n_workers = max(1, min(int(n_workers), B))
+    with _worker_pool(n_workers) if n_workers > 1 else nullcontext() as pool:
+        b = 0
+        while b < B:
+            if max_wall_s is not None and b >= 2:
+                per_wave = (time.perf_counter() - t0) / (b / n_workers)
+                reserve = 0.05 * max_wall_s + 30.0  # Wigner assembly and jackknife
+                if time.perf_counter() - t_all + per_wave + reserve > max_wall_s:
+                    say(f"stopping after {b} of {B} batches: the next would exceed max_wall_s = {max_wall_s:g} s")
+                    break
+            wave = jobs[b:b + n_workers]
+            if pool is None:
+                done = [four_phonon_rates(mp, fc4, T, n_samples=ns, rng=np.random.default_rng(sd), **kw)
+                        for ns, sd in wave]
+            else:
+                done = list(pool.map(_batch_in_worker, [(mp, fc4, T, ns, sd, kw) for ns, sd in wave]))
+            for r4b in done:
+                batches.append(r4b)
+                say(f"4ph batch {len(batches)}/{B} done ({r4b.wall_time_s:.1f} s)")
+            b += len(wave)
     stages["4ph_rates_s"] = time.perf_counter() - t0
     if len(batches) < B:
         B = len(batches)
@@ -327,6 +387,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     rel = np.where(g4 > 0, e4 / np.where(g4 > 0, g4, 1.0), np.nan)
     info = {
         "stages_s": stages, "peak_rss_MB": _peak_rss_MB(), "error_method": err_method, "n_batches": B,
+        "n_workers": n_workers, "peak_rss_worker_MB": _peak_rss_children_MB() if n_workers > 1 else 0.0,
         "n_irreducible_q": int(n_ir), "n_pairs_total": int(grid.n_q ** 2), "smearing4": smearing4,
         "single_precision": bool(single_precision), "n_imaginary_modes": int(mp.n_imaginary),
         "phono3py_lang": str(ph3.lang),
