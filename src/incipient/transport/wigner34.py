@@ -70,7 +70,7 @@ class Wigner34Result(Result):
 
         r3, r34 = self.lifetime_regimes("3ph"), self.lifetime_regimes("34ph")
         idx = [i % len(self.temperatures_K) for i in temperature_indices]
-        fig, axes = plt.subplots(1, len(idx), figsize=(4.6 * len(idx), 3.8), squeeze=False, constrained_layout=True)
+        fig, axes = plt.subplots(1, len(idx), figsize=(5.4 * len(idx), 4.4), squeeze=False, constrained_layout=True)
         meV = 4.135667696  # meV per THz
         f = np.asarray(self.frequencies_THz).ravel()
         ok = f > 0.05
@@ -88,7 +88,7 @@ class Wigner34Result(Result):
             ax.set_xlabel("phonon energy (meV)")
             ax.set_ylabel("lifetime (ps)")
             ax.set_title(f"T = {self.temperatures_K[it]:.0f} K, mesh {list(self.mesh)}")
-            ax.legend(fontsize=6.5, loc="lower right")
+            ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
         return fig
 
     def alpha(self, which: str = "34ph") -> np.ndarray:
