@@ -64,12 +64,17 @@ class DisplacementTraces(Result):
         sc = ax.scatter(self.displacement_A[:, ion, i], self.displacement_A[:, ion, j],
                         c=self.time_ps, s=2, cmap="viridis")
         fig.colorbar(sc, ax=ax, label="time (ps)")
-        ax.set_xlabel(f"{plane[0]} ($\\AA$)")
-        ax.set_ylabel(f"{plane[1]} ($\\AA$)")
-        ax.set_aspect("equal")
-        ax.set_title(f"{self.species}{self.ions[ion]}", fontsize=9)
-        fig.tight_layout()
-        return fig
+        return _finish_plane_plot(fig, ax, plane, f"{self.species}{self.ions[ion]}")
+
+
+def _finish_plane_plot(fig, ax, plane: str, title: str):
+    """Axis labels in A for a two-letter plane ("xz"), equal aspect, title; returns the figure."""
+    ax.set_xlabel(f"{plane[0]} ($\\AA$)")
+    ax.set_ylabel(f"{plane[1]} ($\\AA$)")
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def displacement_traces(frames_or_path, species: str = "Cu", timestep_fs: float | None = None, *,
@@ -129,12 +134,7 @@ class DensityProjection(Result):
                            norm=LogNorm(vmin=max(vmin, self.density.max() * 1e-5), vmax=self.density.max()),
                            cmap="magma", shading="flat")
         fig.colorbar(im, ax=ax, label=r"density ($\AA^{-2}$)")
-        ax.set_xlabel(f"{self.plane[0]} ($\\AA$)")
-        ax.set_ylabel(f"{self.plane[1]} ($\\AA$)")
-        ax.set_aspect("equal")
-        ax.set_title(f"{self.species} displacement density", fontsize=9)
-        fig.tight_layout()
-        return fig
+        return _finish_plane_plot(fig, ax, self.plane, f"{self.species} displacement density")
 
 
 def density_projection(frames_or_path, species: str = "Cu", timestep_fs: float | None = None, *,

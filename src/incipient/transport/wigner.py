@@ -146,20 +146,16 @@ class WignerResult(Result):
         it = temperature_index
         f = self.spectral_freq_THz
         labels = "xyz"
-        ax = axes[0]
-        for j in range(3):
-            ax.plot(f, self.spectral_kappa_p_W_mK_THz[it, :, j], color=f"C{j}", label=f"p {labels[j]}")
-            ax.plot(f, self.spectral_kappa_c_W_mK_THz[it, :, j], color=f"C{j}", ls="--", label=f"c {labels[j]}")
-        ax.set_xlabel("frequency (THz)")
-        ax.set_ylabel("spectral kappa (W/m/K/THz)")
-        ax.set_title(f"T = {self.temperatures_K[it]:.0f} K")
-        ax.legend(fontsize=7, ncol=2)
-        ax = axes[1]
-        for j in range(3):
-            ax.plot(f, self.cumulative_kappa_p_W_mK[it, :, j], color=f"C{j}", label=f"p {labels[j]}")
-            ax.plot(f, self.cumulative_kappa_c_W_mK[it, :, j], color=f"C{j}", ls="--", label=f"c {labels[j]}")
-        ax.set_xlabel("frequency (THz)")
-        ax.set_ylabel("cumulative kappa (W/m/K)")
+        for ax, kp, kc, ylabel in (
+                (axes[0], self.spectral_kappa_p_W_mK_THz, self.spectral_kappa_c_W_mK_THz, "spectral kappa (W/m/K/THz)"),
+                (axes[1], self.cumulative_kappa_p_W_mK, self.cumulative_kappa_c_W_mK, "cumulative kappa (W/m/K)")):
+            for j in range(3):
+                ax.plot(f, kp[it, :, j], color=f"C{j}", label=f"p {labels[j]}")
+                ax.plot(f, kc[it, :, j], color=f"C{j}", ls="--", label=f"c {labels[j]}")
+            ax.set_xlabel("frequency (THz)")
+            ax.set_ylabel(ylabel)
+        axes[0].set_title(f"T = {self.temperatures_K[it]:.0f} K")
+        axes[0].legend(fontsize=7, ncol=2)
         ax = axes[2]
         d = self.diagonal()
         T = self.temperatures_K
