@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from incipient.errors import IncipientError
+
 # name -> (module, one-line help). Each module defines ``add_arguments(parser)`` and ``run(args)``.
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("incipient.cli.info", "versions, built-in data and engine check"),
@@ -52,12 +54,24 @@ def main(argv: list[str] | None = None) -> int:
         raise
     sub = argparse.ArgumentParser(prog=f"incipient {name}", description=help_)
     module.add_arguments(sub)
+    sub.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     args = sub.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"incipient {name}: error: {exc}", file=sys.stderr)
+    except (IncipientError, ValueError, OSError, RuntimeError) as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"incipient {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (OSErrors with their file name and reason)."""
+    if isinstance(exc, OSError) and not isinstance(exc, IncipientError) and exc.strerror:
+        msg = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        msg = str(exc) or type(exc).__name__
+    return " ".join(msg.split())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Read crystal structures from CIF (incl. Jana2020), POSCAR and extended XYZ into ASE Atoms.
+"""Read crystal structures from CIF (incl. Jana2020), POSCAR, extended XYZ and ShengBTE CONTROL into ASE Atoms.
 
 Wraps ASE's readers; Jana2020 CIFs (non-standard settings with their own symmetry operations)
 go through ``incipient.experiment.cif`` (gemmi). Errors name the file and the problem.
@@ -19,7 +19,8 @@ def _is_jana_cif(path: Path) -> bool:
 
 
 def read_structure(path: str | os.PathLike, *, index: int = -1) -> Atoms:
-    """Read one structure: ``.cif``, ``POSCAR``/``CONTCAR``/``.vasp``, ``.xyz``/``.extxyz``, ``.traj``.
+    """Read one structure: ``.cif``, ``POSCAR``/``CONTCAR``/``.vasp``, ``.xyz``/``.extxyz``, ``.traj``,
+    a ShengBTE ``CONTROL`` file, or anything else ASE reads.
 
     For multi-frame files ``index`` picks the frame (default: last).
     """
@@ -29,6 +30,10 @@ def read_structure(path: str | os.PathLike, *, index: int = -1) -> Atoms:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such structure file")
     name = path.name.lower()
+    if name.startswith("control"):
+        from incipient.lattice.shengbte_control import read_shengbte_control
+
+        return read_shengbte_control(path)[0]
     if name.endswith(".cif"):
         if _is_jana_cif(path):
             from incipient.experiment.cif import read_structure_from_cif
