@@ -28,6 +28,7 @@ A system is read from a *system file* (TOML, paths relative to the file) or buil
     [sqw_paths]                     # optional S(Q,w) paths, r.l.u. of the study cell
     "(H,4,0)" = [[0, 4, 0], [1, 4, 0]]
     [reference]                     # optional numbers to compare with: key = {value, unit, note}
+    # citation = "..."              # optional top-level: where the reference data come from
     lattice_a_A = { value = 10.04, unit = "A", note = "PBEsol" }
 
 Reference keys are the ones the stages compute (``lattice_a_A``, ``D_x_600K_cm2_s``,
@@ -55,7 +56,7 @@ from ase import Atoms
 
 from incipient.errors import InputError
 
-_SECTIONS = {"name", "structure", "potential", "mobile", "published", "pathways", "sqw_paths", "reference"}
+_SECTIONS = {"name", "citation", "structure", "potential", "mobile", "published", "pathways", "sqw_paths", "reference"}
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ class System:
                  mobile_charge_e: float = 1.0, species: tuple[str, ...] = (), transform=None,
                  published: PublishedData | None = None, pathway_names: dict | None = None,
                  sqw_paths: dict | None = None, reference: dict | None = None, source: Path | None = None,
-                 structure_file: Path | None = None, symprec: float = 1e-5):
+                 structure_file: Path | None = None, symprec: float = 1e-5, citation: str = ""):
         from ase.data import chemical_symbols
 
         self.source = None if source is None else Path(source)
@@ -270,6 +271,7 @@ class System:
                           for k, v in (reference or {}).items()}
         self.structure_file = None if structure_file is None else Path(structure_file)
         self.symprec = float(symprec)
+        self.citation = str(citation)
         self._primitive = None
 
     # ------------------------------------------------------------------ cells
@@ -311,6 +313,15 @@ class System:
             return self._factory()
         return self.potential.make()
 
+    def provides_heat_current(self) -> bool:
+        """Whether the potential gives per-atom energies and centroid virials (the heat current
+        J = sum_i v_i e_i - sum_i W_i . v_i needs both): MTP does; other calculators when they
+        implement ASE properties "energies" and "virials"."""
+        if self.potential.mtp is not None:
+            return True
+        props = set(getattr(self.calculator(), "implemented_properties", ()))
+        return {"energies", "virials"} <= props
+
     @property
     def potential_cutoff_A(self) -> float | None:
         """The potential's cutoff radius where it has one (MTP: max_dist), else None."""
@@ -334,17 +345,27 @@ class System:
         out = [p for p in (self.source, self.structure_file, self.potential.mtp) if p is not None]
         return out + self.published.files()
 
-    def digest(self) -> str:
-        """Hash of everything that defines the system: its files' contents and its settings."""
+    DIGEST_PARTS = ("structure", "potential", "mobile", "published", "pathways", "sqw_paths")
+
+    def digest(self, parts: tuple[str, ...] = DIGEST_PARTS) -> str:
+        """Hash of what defines the named parts of the system, file contents included (a stage's
+        cache key holds the parts it reads: an edited .mtp or structure file reruns it)."""
         import json
 
-        payload = {"name": self.name, "mobile": [self.mobile_species, self.mobile_charge_e],
-                   "structure": [self.structure.get_chemical_symbols(), np.round(self.structure.cell.array, 10).tolist(),
-                                 np.round(self.structure.positions, 10).tolist()],
-                   "potential": self.potential.to_dict(),
-                   "files": {str(p): file_digest(p) for p in self.files()},
-                   "pathways": {k: v.tolist() for k, v in self.pathway_names.items()},
-                   "sqw_paths": self.sqw_paths}
+        def files(paths):
+            return {str(p): file_digest(p) for p in paths if p is not None}
+
+        full = {"structure": lambda: [self.structure.get_chemical_symbols(), np.round(self.structure.cell.array, 10).tolist(),
+                                      np.round(self.structure.positions, 10).tolist(), files([self.structure_file])],
+                "potential": lambda: self.potential.to_dict(),
+                "mobile": lambda: [self.mobile_species, self.mobile_charge_e],
+                "published": lambda: files(self.published.files()) | {"fc_supercell": self.published.fc_supercell},
+                "pathways": lambda: {k: v.tolist() for k, v in self.pathway_names.items()},
+                "sqw_paths": lambda: self.sqw_paths}
+        bad = [p for p in parts if p not in full]
+        if bad:
+            raise ValueError(f"unknown system part {bad[0]!r}; known: {', '.join(full)}")
+        payload = {p: full[p]() for p in parts}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def reference_row(self, key: str, quantity: str, this_run: str, unit: str = "", note: str = "") -> list | None:
@@ -479,7 +500,8 @@ class System:
                 ref[k] = ReferenceValue(v)
         return cls(atoms, spec, mt["species"], name=data.get("name"), mobile_charge_e=float(mt.get("charge_e", 1.0)),
                    transform=st.get("transform"), published=published, pathway_names=pathways, sqw_paths=paths,
-                   reference=ref, source=source, structure_file=sfile, symprec=float(st.get("symprec", 1e-5)))
+                   reference=ref, source=source, structure_file=sfile, symprec=float(st.get("symprec", 1e-5)),
+                   citation=str(data.get("citation", "")))
 
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "data"

@@ -19,7 +19,7 @@ def test_tiny_study_runs_caches_and_reports(tmp_path):
     status = {o.name: o.status for o in outcomes}
     assert status == {"relax": "ran", "md": "ran", "migration": "ran", "spectra": "ran"}, logs
     html = report.read_text()
-    assert "This run vs the paper" in html and html.count("<img") >= 4
+    assert "This run vs reference" in html and html.count("<img") >= 4
     md = json.loads((tmp_path / "study" / "md" / "done.json").read_text())
     run = md["summary"]["runs"][0]
     # 20 NVT steps from a 600 K start: equipartition alone brings the NVE mean near 300 K

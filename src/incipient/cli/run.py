@@ -1,13 +1,14 @@
-"""``incipient run``: the whole study (default: the built-in CsCu2I3 study) and its HTML report."""
+"""``incipient run``: a whole study of one system (default: the built-in study) and its HTML report."""
 
 from __future__ import annotations
 
 
 def add_arguments(p) -> None:
-    p.add_argument("study", nargs="?", help="study file (TOML); default: the built-in CsCu2I3 study")
+    p.add_argument("study", nargs="?", help="study file (TOML); default: the built-in default system's study")
     p.add_argument("--preset", default="quick", choices=["quick", "paper"],
                    help="quick: minutes on 2 cores (default); paper: the paper's sizes and lengths")
-    p.add_argument("--output-dir", help="results folder (default: the study's output_dir, 'incipient-study')")
+    p.add_argument("--output-dir", help="results folder (default: the study's output_dir, 'incipient-study', "
+                                        "relative to the study file)")
     p.add_argument("--force", nargs="*", default=[], metavar="STAGE", help="rerun these stages even if cached")
     p.add_argument("--scheduler", help="Dask scheduler address for the independent runs (default: a local cluster)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -1,23 +1,31 @@
 """Place a material among electronic, incipient and superionic conductors (the paper's Figure 5).
 
-Own code: the paper's thesis turned into explicit, documented rules. Inputs are the study's
-results: diffusivity of the mobile ion, hop statistics (locality: fraction of hops that return;
-residence time vs phonon period), TA-mode persistence and the average thermal conductivity.
-The ionic conductivity is estimated with Nernst-Einstein (Haven ratio 1):
-sigma = n q^2 D / (kB T).
+Own code: the paper's thesis turned into explicit, documented rules that say what they rest
+on. Inputs are the study's results: diffusivity of the mobile ion, hop counts (with the number
+of ions and the run length, so that a rate carries a Poisson interval), locality (fraction of
+hops that return; residence time vs phonon period), optionally a migration barrier for a
+transition-state-theory rate, and the average thermal conductivity. The ionic conductivity is
+estimated with Nernst-Einstein (Haven ratio 1): sigma = n q^2 D / (kB T).
 
 Rules (thresholds stated so that a user can disagree with them):
 - superionic: long-range diffusion, D >= 1e-6 cm^2/s (liquid-like sublattice; e.g. beta-Ag2S),
   and the run actually saw long-range motion (MSD above the squared site spacing); in a run
   too short for that, D is only an upper bound and cannot make the material superionic;
-- incipient: the ions hop between sites (hop rate > 0, or D > 1e-10 cm^2/s) but diffusion stays
-  below 1e-6 cm^2/s and most hops are local (return fraction >= 0.5, or D < 1e-7 cm^2/s);
-- electronic (non-ionic) conductor: no hops and D < 1e-10 cm^2/s (ions only vibrate).
+- incipient: hops are seen (hop count > 0, or D > 1e-10 cm^2/s with long-range motion) but
+  diffusion stays below 1e-6 cm^2/s and most hops are local (return fraction >= 0.5, or
+  D < 1e-7 cm^2/s);
+- electronic (non-ionic) conductor: no hop in a run long enough that the 95 % upper bound on the
+  hop rate, turned into a conductivity (D <= rate l^2 / 6 for hops of length l), lies below
+  SIGMA_ELECTRONIC_S_M = 1e-12 S/m (the electronic / incipient boundary of Figure 5), and D
+  from the MSD below 1e-10 cm^2/s;
+- undecided: no hop, but the run is too short for that bound. The label says so, gives the bound,
+  and names the run that would decide (ion-ps needed; with a barrier, the run length in which
+  harmonic transition-state theory, rate = nu exp(-E_a / kB T), predicts three hops).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,14 +34,29 @@ from incipient.results import Result
 SUPERIONIC_D_CM2_S = 1e-6
 MOBILE_D_CM2_S = 1e-10
 LOCAL_D_CM2_S = 1e-7
+SIGMA_ELECTRONIC_S_M = 1e-12  # the electronic / incipient boundary of the Figure-5 map
+POISSON_95_ZERO = 2.995732  # -ln(0.05): 95 % one-sided upper bound on a Poisson mean when 0 events are seen
 
-# Reference points quoted in the text of Li et al. (2025) (section 2.4 and introduction).
-# (name, temperature_K, sigma_S_m, kappa_W_mK, class, source)
+# Literature points quoted in the text of Li et al. (2025) (section 2.4 and introduction).
+# (name, temperature_K, sigma_S_m, kappa_W_mK, class, source); a system's own reference point is
+# added from its reference table.
 PAPER_REFERENCE_POINTS = (
-    ("CsCu2I3 (paper)", 600, 1.77e-5, 0.27, "incipient", "Li et al. 2025, text of Fig. 5 / ref. 13"),
     ("beta-Ag2S", 600, 1048.0, 0.20, "superionic", "Li et al. 2025, text; ref. 33"),
     ("Ag8SnSe6", 300, 1.0, 0.5, "superionic", "Li et al. 2025, intro: sigma 0.1-10 S/m, kappa < 0.5; ref. 6"),
 )
+
+
+def poisson_interval(n: int, exposure: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) two-sided interval of a Poisson rate from ``n`` events in ``exposure``
+    (e.g. ion-ps); for n = 0 the upper end is the one-sided bound -ln(1 - confidence) / exposure."""
+    from scipy.stats import chi2
+
+    if exposure <= 0:
+        return 0.0, float("inf")
+    if n == 0:
+        return 0.0, float(-np.log(1 - confidence) / exposure)
+    a = 1 - confidence
+    return float(chi2.ppf(a / 2, 2 * n) / 2 / exposure), float(chi2.ppf(1 - a / 2, 2 * n + 2) / 2 / exposure)
 
 
 def nernst_einstein_sigma_S_m(D_cm2_s: float, n_per_A3: float, temperature_K: float, charge_e: float = 1.0) -> float:
@@ -63,6 +86,10 @@ class Classification(Result):
     ta_mode_persists: bool | None
     kappa_avg_W_mK: float | None
     name: str = "this run"
+    sigma_upper_S_m: float = float("nan")  # 95 % upper bound when no hop was seen
+    hop_rate_interval_per_ps: tuple = (float("nan"), float("nan"))  # 95 % Poisson interval per ion
+    evidence: dict = field(default_factory=dict)  # the numbers the label rests on
+    reference_points: tuple = ()  # extra (name, T, sigma, kappa, class, source) points for the plot
 
     def plot(self):
         import matplotlib.pyplot as plt
@@ -72,14 +99,22 @@ class Classification(Result):
         ax.axvspan(lo, 1e-12, color="#cfe3f7", label="electronic")
         ax.axvspan(1e-12, 1.0, color="#f9d5e5", label="incipient")
         ax.axvspan(1.0, hi, color="#d5f5d5", label="superionic")
-        for name, T, s, k, _, _ in PAPER_REFERENCE_POINTS:
+        for name, T, s, k, _, _ in tuple(PAPER_REFERENCE_POINTS) + tuple(self.reference_points):
             ax.plot(s, k, "o", color="0.3")
-            ax.annotate(f"{name} ({T} K)", (s, k), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            ax.annotate(f"{name} ({T:g} K)", (s, k), textcoords="offset points", xytext=(5, 4), fontsize=8)
         if self.kappa_avg_W_mK is not None:
-            s = max(self.sigma_S_m, 1.1e-16)
-            ax.plot(s, self.kappa_avg_W_mK, "*", ms=14, color="crimson")
-            ax.annotate(f"{self.name} ({self.temperature_K:g} K): {self.label}", (s, self.kappa_avg_W_mK),
-                        textcoords="offset points", xytext=(-40, 14), color="crimson", fontsize=9)
+            k = self.kappa_avg_W_mK
+            if self.label.startswith("undecided"):
+                # no hop seen: only an upper bound on sigma; the point is the bound, the arrow what is allowed
+                s = max(self.sigma_upper_S_m, 1.1e-16)
+                ax.annotate("", xy=(max(s * 1e-5, 1.1e-16), k), xytext=(s, k),
+                            arrowprops={"arrowstyle": "->", "color": "crimson", "lw": 1.5})
+                ax.plot(s, k, "|", ms=16, mew=2, color="crimson")
+            else:
+                s = max(self.sigma_S_m, 1.1e-16)
+                ax.plot(s, k, "*", ms=14, color="crimson")
+            ax.annotate(f"{self.name} ({self.temperature_K:g} K): {self.label}", (s, k),
+                        textcoords="offset points", xytext=(-60, 14), color="crimson", fontsize=9)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
         ax.set_ylim(0, 1.2)
@@ -95,40 +130,95 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
              return_fraction: float = float("nan"), mean_residence_ps: float = float("nan"),
              phonon_period_ps: float = float("nan"), ta_mode_persists: bool | None = None,
              kappa_avg_W_mK: float | None = None, name: str = "this run",
-             msd_A2: float | None = None, site_spacing_A: float | None = None) -> Classification:
+             msd_A2: float | None = None, site_spacing_A: float | None = None,
+             n_hops: int | None = None, n_ions: int | None = None, duration_ps: float | None = None,
+             charge_e: float = 1.0, barrier_eV: float | None = None, attempt_THz: float | None = None,
+             reference_points: tuple = ()) -> Classification:
     """Apply the rules in the module docstring.
 
     ``msd_A2`` (total MSD at the end of the fit window) and ``site_spacing_A`` (nearest
-    site-to-site distance) tell whether the run saw long-range motion at all.
+    site-to-site distance) tell whether the run saw long-range motion at all; ``n_hops``,
+    ``n_ions`` and ``duration_ps`` give the hop count's Poisson interval (without them a run with
+    no hops cannot be decided); ``barrier_eV`` and ``attempt_THz`` (default 1 / phonon period)
+    give the transition-state-theory rate that says how long a deciding run must be.
     """
+    from incipient.units import kB_eV_K
+
     D = float(max(D_cm2_s, 0.0))
+    T = float(temperature_K)
     reasons = []
+    evidence: dict = {}
     long_range_seen = msd_A2 is None or site_spacing_A is None or msd_A2 > site_spacing_A**2
     if not long_range_seen:
         reasons.append(f"MSD {msd_A2:.2f} A^2 < (site spacing {site_spacing_A:.2f} A)^2: no long-range motion in this run, "
                        f"D = {D:.1e} cm^2/s is an upper bound")
+    exposure = (n_ions or 0) * (duration_ps or 0.0)  # ion-ps observed
+    if n_hops is None:
+        n_hops = 1 if hop_rate_per_ps > 0 else 0
+        counted = False
+    else:
+        counted = True
+    interval = poisson_interval(int(n_hops), exposure) if counted and exposure > 0 else (float("nan"), float("nan"))
+    evidence.update({"n_hops": int(n_hops), "ion_ps": float(exposure), "hop_rate_per_ion_ps": float(hop_rate_per_ps),
+                     "hop_rate_95_per_ion_ps": list(interval), "D_cm2_s": D, "long_range_seen": bool(long_range_seen)})
+    sigma = nernst_einstein_sigma_S_m(D, n_mobile_per_A3, T, charge_e)
+    sigma_upper = float("nan")
     if D >= SUPERIONIC_D_CM2_S and long_range_seen:
         label = "superionic"
         reasons.append(f"D = {D:.2e} cm^2/s >= {SUPERIONIC_D_CM2_S:g} (long-range, liquid-like diffusion)")
-    elif hop_rate_per_ps > 0 or (D > MOBILE_D_CM2_S and long_range_seen):
+    elif n_hops > 0 or (D > MOBILE_D_CM2_S and long_range_seen):
         local = (np.isfinite(return_fraction) and return_fraction >= 0.5) or D < LOCAL_D_CM2_S or not long_range_seen
         label = "incipient" if local else "superionic"
-        reasons.append(f"ions hop (rate {hop_rate_per_ps:.3g} /ps per ion, D = {D:.2e} cm^2/s)")
+        ci = f", 95 % interval {interval[0]:.2g}-{interval[1]:.2g}" if np.isfinite(interval[1]) else ""
+        reasons.append(f"ions hop ({n_hops if counted else 'some'} hops, rate {hop_rate_per_ps:.3g} /ps per ion{ci}; "
+                       f"D = {D:.2e} cm^2/s)")
         if local:
             reasons.append(f"but migration stays local (return fraction {return_fraction:.2f}, D < {SUPERIONIC_D_CM2_S:g})")
     else:
-        label = "electronic"
-        if long_range_seen:
-            reasons.append(f"no hops and D = {D:.2e} < {MOBILE_D_CM2_S:g} cm^2/s: ions only vibrate")
+        spacing = site_spacing_A or float("nan")
+        if np.isfinite(interval[1]) and np.isfinite(spacing):
+            D_hop_upper = interval[1] * spacing**2 / 6 * 1e-4  # A^2/ps -> cm^2/s
+            sigma_upper = nernst_einstein_sigma_S_m(max(D_hop_upper, D if long_range_seen else 0.0), n_mobile_per_A3, T, charge_e)
+        evidence["sigma_upper_S_m"] = sigma_upper
+        if np.isfinite(sigma_upper) and sigma_upper < SIGMA_ELECTRONIC_S_M and D < MOBILE_D_CM2_S:
+            label = "electronic"
+            reasons.append(f"no hop in {exposure:.3g} ion-ps: hop rate < {interval[1]:.2g} /ps per ion (95 %), "
+                           f"sigma < {sigma_upper:.1e} S/m < {SIGMA_ELECTRONIC_S_M:g}: the ions only vibrate")
         else:
-            reasons.append("no hops in this run: the ions only vibrate on the time scale simulated")
+            label = "undecided (electronic or incipient)"
+            if np.isfinite(interval[1]):
+                need = POISSON_95_ZERO / _rate_for_sigma(SIGMA_ELECTRONIC_S_M, n_mobile_per_A3, T, charge_e, spacing)
+                reasons.append(f"no hop in {exposure:.3g} ion-ps ({n_ions} ions x {duration_ps:.3g} ps): the hop rate is only "
+                               f"bounded, < {interval[1]:.2g} /ps per ion (95 %), sigma < {sigma_upper:.1e} S/m, which does not "
+                               f"separate electronic (< {SIGMA_ELECTRONIC_S_M:g} S/m) from incipient; deciding needs "
+                               f"~{need:.2g} ion-ps without a hop, or a hop")
+            else:
+                reasons.append("no hop in this run, and its length and ion count are not known: the hop rate cannot be bounded")
+    attempt = attempt_THz if attempt_THz else (1.0 / phonon_period_ps if phonon_period_ps and np.isfinite(phonon_period_ps) else None)
+    if barrier_eV is not None and np.isfinite(barrier_eV) and attempt:
+        rate_tst = attempt * np.exp(-barrier_eV / (kB_eV_K * T))  # per ps
+        evidence["rate_tst_per_ion_ps"] = float(rate_tst)
+        expected = rate_tst * exposure
+        msg = (f"transition-state theory (barrier {barrier_eV:.3f} eV, attempt {attempt:.2g} THz): {rate_tst:.2g} hops /ps per ion, "
+               f"{expected:.2g} expected in this run")
+        if n_hops == 0 and rate_tst > 0:
+            msg += f"; {POISSON_95_ZERO / rate_tst / max(n_ions or 1, 1):.3g} ps with {n_ions or 1} ions would show ~3"
+        reasons.append(msg)
     ratio = mean_residence_ps / phonon_period_ps if phonon_period_ps and np.isfinite(phonon_period_ps) else float("nan")
     if np.isfinite(ratio):
         reasons.append(f"mean residence time = {ratio:.1f} phonon periods")
     if ta_mode_persists is not None:
         reasons.append("TA mode stays well defined" if ta_mode_persists else "TA mode is overdamped")
-    sigma = nernst_einstein_sigma_S_m(D, n_mobile_per_A3, temperature_K)
-    return Classification(label=label, reasons=tuple(reasons), temperature_K=float(temperature_K), D_cm2_s=D,
+    return Classification(label=label, reasons=tuple(reasons), temperature_K=T, D_cm2_s=D,
                           sigma_S_m=sigma, hop_rate_per_ps=float(hop_rate_per_ps), return_fraction=float(return_fraction),
                           residence_over_phonon_period=float(ratio), ta_mode_persists=ta_mode_persists,
-                          kappa_avg_W_mK=None if kappa_avg_W_mK is None else float(kappa_avg_W_mK), name=name)
+                          kappa_avg_W_mK=None if kappa_avg_W_mK is None else float(kappa_avg_W_mK), name=name,
+                          sigma_upper_S_m=float(sigma_upper), hop_rate_interval_per_ps=tuple(interval), evidence=evidence,
+                          reference_points=tuple(tuple(p) for p in reference_points))
+
+
+def _rate_for_sigma(sigma_S_m: float, n_per_A3: float, temperature_K: float, charge_e: float, hop_length_A: float) -> float:
+    """Hop rate per ion per ps whose random walk (D = rate l^2 / 6) gives ``sigma_S_m``."""
+    sigma_per_D = nernst_einstein_sigma_S_m(1.0, n_per_A3, temperature_K, charge_e)  # S/m per cm^2/s
+    D_cm2_s = sigma_S_m / sigma_per_D
+    return D_cm2_s * 1e4 * 6 / hop_length_A**2

@@ -9,32 +9,47 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from incipient.errors import InputError
+
 ALL_STAGES = ("relax", "md", "migration", "barriers", "spectra", "force_constants", "kappa_bte",
               "kappa_gk", "mem", "classify", "report")
 
 
-class StudyConfigError(ValueError):
+class StudyConfigError(InputError):
     """A study file with an unknown key or an invalid value."""
+
+
+DEFAULT_SYSTEM = "CsCu2I3"  # the built-in system a study without [system] or [structure] file runs on
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    file: str = ""  # a system file (TOML; see incipient.system), relative to the study file
+    builtin: str = ""  # or the name of a built-in system (incipient.system.builtin_systems())
 
 
 @dataclass(frozen=True)
 class StructureConfig:
-    builtin: str = "CsCu2I3"  # "CsCu2I3" or "" when ``file`` is given
-    file: str = ""
-    repeat: tuple = (2, 2, 4)  # conventional-cell supercell for MD
+    builtin: str = ""  # legacy spelling of system.builtin
+    file: str = ""  # a structure file: the system is then this structure + [potential] + [migration] species
+    repeat: tuple = ()  # supercell of the study cell for MD; empty: the smallest one min_width_A wide
+    min_width_A: float = 20.0  # MD supercell width when repeat is empty (20 A: 2x2x4 for CsCu2I3)
     relax_fmax_eV_A: float = 0.002
-    md_cell: str = "input"  # "input": MD in the given (for CsCu2I3: the paper's PBEsol) cell; "relaxed": the MTP-relaxed one
+    md_cell: str = "input"  # "input": MD in the given cell; "relaxed": in the cell relaxed with the potential
 
 
 @dataclass(frozen=True)
 class PotentialConfig:
-    mtp: str = ""  # empty: the paper's CsCu2I3 MTP
-    species: tuple = ("Cs", "Cu", "I")
+    mtp: str = ""  # an MLIP-2 file (with species), replacing the system's potential
+    species: tuple = ("",)
+    calculator: str = ""  # or an ASE calculator factory "package.module:callable"
+    kwargs: dict = field(default_factory=dict)  # keyword arguments of the factory
 
 
 @dataclass(frozen=True)
@@ -51,9 +66,9 @@ class MDConfig:
 
 @dataclass(frozen=True)
 class MigrationConfig:
-    species: str = "Cu"
+    species: str = ""  # the mobile ion; empty: the system's mobile species
     min_residence_fs: float = 100.0
-    neb_repeat: tuple = (1, 1, 2)  # supercell of the relaxed conventional cell for the NEB
+    neb_repeat: tuple = ()  # supercell of the relaxed cell for the NEB; empty: the smallest 10 A wide
     neb_images: int = 5
     neb_fmax_eV_A: float = 0.05
 
@@ -81,9 +96,10 @@ class MEMConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    name: str = "CsCu2I3"
+    name: str = ""  # empty: the system's name
     output_dir: str = "incipient-study"
     stages: tuple = ALL_STAGES
+    system: SystemConfig = field(default_factory=SystemConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
     potential: PotentialConfig = field(default_factory=PotentialConfig)
     md: MDConfig = field(default_factory=MDConfig)
@@ -91,6 +107,20 @@ class StudyConfig:
     force_constants: ForceConstantsConfig = field(default_factory=ForceConstantsConfig)
     kappa: KappaConfig = field(default_factory=KappaConfig)
     mem: MEMConfig = field(default_factory=MEMConfig)
+
+    base_dir: str = field(default=".", compare=False)  # folder of the study file: relative paths start here
+
+    def resolve(self, path: str) -> Path:
+        """A path from the study file, relative to the study file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def md_repeat(self, system) -> tuple[int, int, int]:
+        """The MD supercell of the system's study cell: ``structure.repeat`` or the smallest
+        repeat that is ``structure.min_width_A`` wide in every direction."""
+        if self.structure.repeat:
+            return tuple(int(n) for n in self.structure.repeat)
+        return system.repeat_for_width(self.structure.min_width_A)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (for stage caching)."""
@@ -103,7 +133,7 @@ class StudyConfig:
 
 def _plain(x: Any) -> Any:
     if dataclasses.is_dataclass(x):
-        return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x) if f.compare}
     if isinstance(x, tuple | list):
         return [_plain(v) for v in x]
     return x
@@ -114,8 +144,8 @@ PRESETS: dict[str, dict] = {
     "quick": {},
     # the paper's sizes and lengths (for a cluster or GPU node; days on 2 cores)
     "paper": {
-        "structure": {"repeat": [3, 3, 5]},
-        "migration": {"neb_repeat": [2, 2, 2], "neb_images": 7, "neb_fmax_eV_A": 0.02},
+        "structure": {"min_width_A": 30.0},
+        "migration": {"neb_images": 7, "neb_fmax_eV_A": 0.02},
         "md": {"temperatures_K": [300, 450, 600], "timestep_fs": 2.0, "nvt_ps": 2000, "nve_ps": 2000,
                "save_every": 50, "heat_current_every": 1, "seeds": [0]},
         "force_constants": {"n_snapshots": 200, "cutoffs_A": [8.0, 6.0, 5.2]},
@@ -142,6 +172,10 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise StudyConfigError(f"{where}: expected a string, got {value!r}")
         return value
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise StudyConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple):
             raise StudyConfigError(f"{where}: expected a list, got {value!r}")
@@ -173,18 +207,56 @@ def _validate(cfg: StudyConfig, where: str) -> None:
         raise StudyConfigError(f"{where}stages: unknown stage {bad[0]!r}; allowed: {', '.join(ALL_STAGES)}")
     if cfg.md.thermostat not in ("bussi", "langevin"):
         raise StudyConfigError(f"{where}md.thermostat: {cfg.md.thermostat!r} is not one of bussi, langevin")
-    if cfg.structure.builtin not in ("CsCu2I3", "") or (not cfg.structure.builtin and not cfg.structure.file):
-        raise StudyConfigError(f"{where}structure.builtin: must be 'CsCu2I3', or '' with structure.file set")
-    if len(cfg.structure.repeat) != 3 or min(cfg.structure.repeat) < 1:
+    from incipient.system import builtin_systems
+
+    builtin = cfg.system.builtin or cfg.structure.builtin
+    if builtin and builtin not in builtin_systems():
+        raise StudyConfigError(f"{where}system.builtin: {builtin!r} is not a built-in system; allowed: {', '.join(builtin_systems())}")
+    given = [n for n, v in (("system.file", cfg.system.file), ("system.builtin", builtin), ("structure.file", cfg.structure.file)) if v]
+    if len(given) > 1:
+        raise StudyConfigError(f"{where}{given[0]} and {given[1]}: give one way to define the system")
+    if cfg.potential.mtp and cfg.potential.calculator:
+        raise StudyConfigError(f"{where}potential: give mtp or calculator, not both")
+    if cfg.potential.mtp and not all(cfg.potential.species):
+        raise StudyConfigError(f"{where}potential.species: required with potential.mtp (the element of each MTP type, in order)")
+    if cfg.structure.file and not (cfg.potential.mtp or cfg.potential.calculator):
+        raise StudyConfigError(f"{where}potential: structure.file needs a potential (potential.mtp or potential.calculator)")
+    if cfg.structure.file and not cfg.migration.species:
+        raise StudyConfigError(f"{where}migration.species: required with structure.file (the mobile ion, e.g. 'Cu')")
+    if cfg.structure.repeat and (len(cfg.structure.repeat) != 3 or min(cfg.structure.repeat) < 1):
         raise StudyConfigError(f"{where}structure.repeat: three positive integers")
+    if cfg.migration.neb_repeat and (len(cfg.migration.neb_repeat) != 3 or min(cfg.migration.neb_repeat) < 1):
+        raise StudyConfigError(f"{where}migration.neb_repeat: three positive integers")
     if not 1 <= len(cfg.force_constants.cutoffs_A) <= 3:
         raise StudyConfigError(f"{where}force_constants.cutoffs_A: 1 to 3 cutoffs (fc2, fc3, fc4)")
-    if cfg.md.timestep_fs <= 0 or cfg.md.nve_ps <= 0 or not cfg.md.temperatures_K:
-        raise StudyConfigError(f"{where}md: timestep_fs and nve_ps must be positive and temperatures_K non-empty")
+    if not cfg.md.temperatures_K:
+        raise StudyConfigError(f"{where}md.temperatures_K: at least one temperature")
     if cfg.structure.md_cell not in ("input", "relaxed"):
         raise StudyConfigError(f"{where}structure.md_cell: {cfg.structure.md_cell!r} is not one of input, relaxed")
-    if len(cfg.kappa.mesh) != 3:
-        raise StudyConfigError(f"{where}kappa.mesh: three integers")
+    if len(cfg.kappa.mesh) != 3 or min(cfg.kappa.mesh) < 1:
+        raise StudyConfigError(f"{where}kappa.mesh: three positive integers")
+    # every number: finite, and positive (or non-negative) where the physics needs it
+    positive = {"md.timestep_fs": cfg.md.timestep_fs, "md.nve_ps": cfg.md.nve_ps, "structure.min_width_A": cfg.structure.min_width_A,
+                "structure.relax_fmax_eV_A": cfg.structure.relax_fmax_eV_A, "migration.neb_fmax_eV_A": cfg.migration.neb_fmax_eV_A,
+                "mem.grid_A": cfg.mem.grid_A, "force_constants.temperature_K": cfg.force_constants.temperature_K}
+    positive.update({f"md.temperatures_K[{k}]": t for k, t in enumerate(cfg.md.temperatures_K)})
+    positive.update({f"kappa.temperatures_K[{k}]": t for k, t in enumerate(cfg.kappa.temperatures_K)})
+    positive.update({f"mem.temperatures_K[{k}]": t for k, t in enumerate(cfg.mem.temperatures_K)})
+    positive.update({f"force_constants.cutoffs_A[{k}]": c for k, c in enumerate(cfg.force_constants.cutoffs_A)})
+    non_negative = {"md.nvt_ps": cfg.md.nvt_ps, "migration.min_residence_fs": cfg.migration.min_residence_fs,
+                    "kappa.four_phonon_samples": cfg.kappa.four_phonon_samples}
+    for key, v in positive.items():
+        if not math.isfinite(v) or v <= 0:
+            raise StudyConfigError(f"{where}{key}: must be a positive number, got {v!r}")
+    for key, v in non_negative.items():
+        if not math.isfinite(v) or v < 0:
+            raise StudyConfigError(f"{where}{key}: must be zero or positive, got {v!r}")
+    for key, v in {"md.save_every": cfg.md.save_every, "force_constants.n_snapshots": cfg.force_constants.n_snapshots,
+                   "migration.neb_images": cfg.migration.neb_images}.items():
+        if v < 1:
+            raise StudyConfigError(f"{where}{key}: must be at least 1, got {v!r}")
+    if cfg.md.heat_current_every < 0:
+        raise StudyConfigError(f"{where}md.heat_current_every: must be >= 0 (0: no heat current), got {cfg.md.heat_current_every!r}")
 
 
 def load_config(path: str | Path | None = None, preset: str = "quick", overrides: dict | None = None) -> StudyConfig:
@@ -195,10 +267,11 @@ def load_config(path: str | Path | None = None, preset: str = "quick", overrides
     where = ""
     if path is not None:
         path = Path(path)
+        cfg = dataclasses.replace(cfg, base_dir=str(path.resolve().parent))
         try:
             data = tomllib.loads(path.read_text())
         except OSError as exc:
-            raise FileNotFoundError(f"{path}: cannot read the study file ({exc.strerror})") from exc
+            raise StudyConfigError(f"{path}: cannot read the study file ({exc.strerror})") from None
         except tomllib.TOMLDecodeError as exc:
             raise StudyConfigError(f"{path}: not valid TOML: {exc}") from exc
         try:
@@ -210,3 +283,45 @@ def load_config(path: str | Path | None = None, preset: str = "quick", overrides
         cfg = _build(StudyConfig, overrides, "", cfg)
     _validate(cfg, where)
     return cfg
+
+
+def build_system(cfg: StudyConfig):
+    """The :class:`~incipient.system.System` a study runs on, from its ``[system]``, ``[structure]``,
+    ``[potential]`` and ``[migration]`` sections (paths relative to the study file's folder):
+
+    - ``system.file``: that system file; ``system.builtin`` (or ``structure.builtin``): a built-in one;
+    - ``structure.file``: that structure with ``[potential]`` and ``migration.species``;
+    - neither: the built-in default system.
+
+    ``[potential]`` and ``migration.species``, when given, replace the system's potential and
+    mobile species.
+    """
+    from incipient.system import PotentialSpec, System, load_system
+
+    pot = cfg.potential
+    spec = None
+    if pot.mtp:
+        mtp = cfg.resolve(pot.mtp)
+        if not mtp.is_file():
+            raise StudyConfigError(f"potential.mtp: no such file {mtp}")
+        spec = PotentialSpec(mtp=mtp, species=tuple(pot.species))
+    elif pot.calculator:
+        spec = PotentialSpec(factory=pot.calculator, kwargs=dict(pot.kwargs))
+    if cfg.structure.file:
+        from incipient.structures.io import read_structure
+
+        sfile = cfg.resolve(cfg.structure.file)
+        atoms = read_structure(sfile)
+        system = System(atoms, spec, cfg.migration.species, name=cfg.name or None, structure_file=sfile)
+    else:
+        if cfg.system.file:
+            system = System.from_file(cfg.resolve(cfg.system.file))
+        else:
+            system = load_system(cfg.system.builtin or cfg.structure.builtin or DEFAULT_SYSTEM)
+        if spec is not None or cfg.migration.species:
+            system = System(system.structure, spec or system.potential, cfg.migration.species or system.mobile_species,
+                            name=system.name, mobile_charge_e=system.mobile_charge_e, published=system.published,
+                            pathway_names=system.pathway_names, sqw_paths=system.sqw_paths, reference=system.reference,
+                            source=system.source, structure_file=system.structure_file, symprec=system.symprec,
+                            citation=system.citation)
+    return system

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from incipient import __version__
+from incipient.errors import IncipientError
 from incipient.results import atomic_write_text
 from incipient.workflows.config import StudyConfig
 
@@ -34,6 +35,8 @@ class Stage:
     func: Callable[[StageContext], dict]
     description: str = ""
     optional: tuple[str, ...] = ()  # used (run first, passed as inputs) only when also requested
+    system_parts: tuple[str, ...] = ()  # parts of the System it reads (their contents enter its key)
+    supports: Callable[[Any, StudyConfig], str | None] | None = None  # reason it cannot run, or None
 
 
 @dataclass
@@ -42,6 +45,7 @@ class StageContext:
     root: Path
     dir: Path
     inputs: dict[str, dict] = field(default_factory=dict)
+    system: Any = None  # the incipient.system.System the study runs on
     scheduler: str | None = None
     progress: bool = True
 
@@ -93,9 +97,11 @@ def order(stages: dict[str, Stage], wanted: list[str]) -> list[str]:
     return seen
 
 
-def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str], deps: tuple[str, ...]) -> str:
+def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str], deps: tuple[str, ...], system=None) -> str:
     payload = {"stage": stage.name, "version": __version__, "sections": config.section_hash(*stage.sections) if stage.sections else "",
                "deps": {d: dep_keys[d] for d in deps}}
+    if system is not None and stage.system_parts:
+        payload["system"] = system.digest(stage.system_parts)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -118,7 +124,7 @@ class StageOutcome:
 
 def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted: list[str], *,
               force: tuple[str, ...] = (), scheduler: str | None = None, progress: bool = True,
-              log: Callable[[str], None] = print, keep_going: bool = True) -> list[StageOutcome]:
+              log: Callable[[str], None] = print, keep_going: bool = True, system=None) -> list[StageOutcome]:
     """Run ``wanted`` stages (and their dependencies) under ``root``; reuse finished ones."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -135,7 +141,7 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
             outcomes.append(StageOutcome(name, "", "skipped", 0.0, {}, "a dependency failed"))
             log(f"[{name}] skipped: a dependency failed")
             continue
-        key = stage_key(st, config, keys, deps)
+        key = stage_key(st, config, keys, deps, system)
         keys[name] = key
         d = root / name
         done = d / "done.json"
@@ -152,7 +158,7 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
                 continue
         d.mkdir(parents=True, exist_ok=True)
         ctx = StageContext(config=config, root=root, dir=d, inputs={x: summaries[x] for x in deps},
-                           scheduler=scheduler, progress=progress)
+                           scheduler=scheduler, progress=progress, system=system)
         log(f"[{name}] running: {st.description}")
         t0 = time.perf_counter()
         started = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -162,7 +168,7 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
             if not keep_going:
                 raise
             failed.add(name)
-            msg = f"{type(exc).__name__}: {exc}"
+            msg = str(exc) if isinstance(exc, IncipientError) else f"{type(exc).__name__}: {exc}"
             outcomes.append(StageOutcome(name, key, "failed", time.perf_counter() - t0, {}, msg))
             atomic_write_text(d / "error.txt", msg + "\n")
             log(f"[{name}] FAILED: {msg}")
@@ -170,6 +176,7 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
         wall = time.perf_counter() - t0
         rec = {"key": key, "stage": name, "summary": summary,
                "provenance": {"config": {s: config.to_dict()[s] for s in st.sections}, "inputs": {x: keys[x] for x in deps},
+                              "system": system.to_dict() if system is not None else None,
                               "versions": _versions(), "started": started, "wall_s": wall}}
         atomic_write_text(done, json.dumps(rec, indent=1, default=str))
         (d / "error.txt").unlink(missing_ok=True)

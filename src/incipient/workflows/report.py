@@ -2,7 +2,8 @@
 
 Own code (plain HTML; no templating dependency). Each stage's summary may carry ``figures``
 (paths of PNGs relative to the study folder, with captions), ``comparisons`` (rows
-``[quantity, this run, paper, unit, note]``) and ``text`` (a short paragraph).
+``[quantity, this run, reference, unit, note]``, built from the system's reference table) and
+``text`` (a short paragraph). Stages the system could not run are listed with their reasons.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}">'
 
 
-def write_report(root: Path, config, outcomes, *, title: str | None = None) -> Path:
+def write_report(root: Path, config, outcomes, *, title: str | None = None, system=None, removed=None) -> Path:
     root = Path(root)
-    title = title or f"incipient study: {config.name}"
+    name = config.name or (system.name if system is not None else "")
+    title = title or f"incipient study: {name}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p>incipient {__version__}; written {time.strftime('%Y-%m-%d %H:%M:%S')}; results folder <code>{html.escape(str(root.resolve()))}</code>.</p>"]
@@ -43,8 +45,12 @@ def write_report(root: Path, config, outcomes, *, title: str | None = None) -> P
     for o in outcomes:
         for r in o.summary.get("comparisons", []) if o.summary else []:
             rows.append((o.name, *r))
+    if system is not None:
+        parts.append(f"<p>System: {html.escape(repr(system))}.</p>")
     if rows:
-        parts.append("<h2>This run vs the paper</h2><table><tr><th>stage</th><th>quantity</th><th>this run</th><th>paper</th><th>unit</th><th>note</th></tr>")
+        parts.append("<h2>This run vs reference</h2><p>Every number this run computed for which the system's reference "
+                     "table holds a value; the note says what differs in the method.</p><table><tr><th>stage</th><th>quantity</th>"
+                     "<th>this run</th><th>reference</th><th>unit</th><th>note</th></tr>")
         for r in rows:
             cells = list(r) + [""] * (6 - len(r))
             parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells[:6]) + "</tr>")
@@ -52,6 +58,8 @@ def write_report(root: Path, config, outcomes, *, title: str | None = None) -> P
     parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>status</th><th>wall time (s)</th><th>note</th></tr>")
     for o in outcomes:
         parts.append(f"<tr><td>{o.name}</td><td class='status-{o.status}'>{o.status}</td><td>{o.wall_s:.1f}</td><td>{html.escape(o.error)}</td></tr>")
+    for name_, why in (removed or {}).items():
+        parts.append(f"<tr><td>{html.escape(name_)}</td><td class='status-skipped'>removed</td><td>0.0</td><td>{html.escape(why)}</td></tr>")
     parts.append("</table>")
     for o in outcomes:
         s = o.summary or {}
@@ -66,8 +74,13 @@ def write_report(root: Path, config, outcomes, *, title: str | None = None) -> P
                 parts.append(f"<figure>{_img(p)}<figcaption>{html.escape(fig.get('caption', ''))}</figcaption></figure>")
     parts.append("<h2>Provenance</h2><p>Configuration of this run:</p>")
     parts.append(f"<pre>{html.escape(json.dumps(config.to_dict(), indent=1))}</pre>")
+    if system is not None:
+        parts.append("<p>System:</p>")
+        parts.append(f"<pre>{html.escape(json.dumps(system.to_dict(), indent=1, default=str))}</pre>")
     parts.append("<p>Each stage folder holds <code>done.json</code> with its inputs, package versions, seeds and timing.</p>")
-    parts.append("<p>Reference: Li et al. (2025), Incipient ionic conductors: CsCu2I3 (the paper reproduced here); its open data (MTP, force constants, CIFs) ship with incipient.</p></body></html>")
+    if system is not None and system.citation:
+        parts.append(f"<p>Reference data: {html.escape(system.citation)}</p>")
+    parts.append("</body></html>")
     out = root / "report.html"
     atomic_write_text(out, "\n".join(parts))
     return out

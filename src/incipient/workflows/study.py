@@ -1,52 +1,85 @@
-"""Run a whole study: the stage graph of ``stages`` under a results folder, then the report."""
+"""Run a whole study: check what the system supports, run the stage graph, write the report."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-from incipient.workflows.config import ALL_STAGES, StudyConfig, load_config
-from incipient.workflows.graph import Stage, run_graph
+from incipient.errors import InputError
+from incipient.workflows.config import ALL_STAGES, StudyConfig, build_system, load_config
+from incipient.workflows.graph import Stage, order, run_graph
+
+# name, dependencies, config sections in its key, description, optional dependencies
+STAGE_TABLE = (
+    ("relax", (), ("structure",), "relax positions and cell with the potential", ()),
+    ("md", ("relax",), ("structure", "md"), "NVT then NVE MD at each temperature", ()),
+    ("migration", ("md",), ("migration",), "MSD, diffusion, hops by pathway", ()),
+    ("barriers", ("relax",), ("migration",), "NEB barriers of the mobile ion's hops", ()),
+    ("force_constants", ("md",), ("force_constants",), "effective force constants from MD snapshots", ()),
+    ("spectra", ("md",), (), "VACF DOS and S(Q,w)", ("force_constants",)),
+    ("kappa_bte", ("force_constants",), ("kappa",), "Wigner conductivity (phono3py; 3ph, 3+4ph)", ()),
+    ("kappa_gk", ("md",), (), "Green-Kubo conductivity from the NVE heat currents", ()),
+    ("mem", (), ("mem",), "maximum-entropy densities from the measured CIFs", ()),
+    ("classify", ("migration",), (), "conductor class with its evidence", ("spectra", "kappa_bte", "kappa_gk", "barriers")),
+)
 
 
 def build_stages() -> dict[str, Stage]:
-    from incipient.workflows import stages as s
+    out = {}
+    for name, deps, sections, description, optional in STAGE_TABLE:
+        mod = importlib.import_module(f"incipient.workflows.stages.{name}")
+        out[name] = Stage(name, deps, sections, mod.run, description, optional, mod.SYSTEM_PARTS, mod.supports)
+    return out
 
-    table = [
-        ("relax", (), ("structure", "potential"), s.stage_relax, "relax positions and cell with the MTP"),
-        ("md", ("relax",), ("structure", "potential", "md"), s.stage_md, "NVT then NVE MD at each temperature"),
-        ("migration", ("md",), ("migration",), s.stage_migration, "MSD, diffusion, hops by pathway"),
-        ("barriers", ("relax",), ("potential", "migration"), s.stage_barriers, "NEB barriers of the x, z and MID hops"),
-        ("force_constants", ("md",), ("force_constants",), s.stage_force_constants, "effective force constants from MD snapshots"),
-        ("spectra", ("md",), (), s.stage_spectra, "VACF DOS and S(Q,w)", ("force_constants",)),
-        ("kappa_bte", ("force_constants",), ("kappa",), s.stage_kappa_bte, "Wigner conductivity (phono3py)"),
-        ("kappa_gk", ("md",), (), s.stage_kappa_gk, "Green-Kubo conductivity from the NVE heat currents"),
-        ("mem", (), ("mem",), s.stage_mem, "maximum-entropy densities from the measured CIFs"),
-        ("classify", ("migration",), (), s.stage_classify, "conductor class",
-         ("spectra", "kappa_bte", "kappa_gk")),
-    ]
-    return {row[0]: Stage(row[0], row[1], row[2], row[3], row[4], row[5] if len(row) > 5 else ())
-            for row in table if row[3] is not None}
+
+def plan(stages: dict[str, Stage], config: StudyConfig, system, wanted: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The stages to run and {stage: reason} for those removed: unsupported by the system, or
+    depending on a removed stage. Also runs each stage's checks that must fail before any MD."""
+    removed: dict[str, str] = {}
+    for name in order(stages, wanted):
+        st = stages[name]
+        why = st.supports(system, config) if st.supports else None
+        if why is None:
+            lost = [d for d in st.deps if d in removed]
+            why = f"needs stage {lost[0]!r}, which was removed" if lost else None
+        if why:
+            removed[name] = why
+    keep = [w for w in wanted if w not in removed]
+    if "force_constants" in (order(stages, keep) if keep else []):
+        from incipient.workflows.stages.force_constants import check_before_md
+
+        check_before_md(system, config)
+    return keep, removed
 
 
 def run_study(config: StudyConfig | str | Path | None = None, *, preset: str = "quick", output_dir: str | Path | None = None,
-              force: tuple[str, ...] = (), scheduler: str | None = None, progress: bool = True, log=print):
-    """Run the stages named in ``config.stages`` (and their dependencies); write ``report.html``.
-
-    Returns (outcomes, path of the report).
-    """
+              force: tuple[str, ...] = (), scheduler: str | None = None, progress: bool = True, log=print, system=None):
+    """Run the stages named in ``config.stages`` (and their dependencies) on the study's system;
+    write ``report.html``. ``system`` (a :class:`~incipient.system.System`) replaces the one the
+    study file describes. Returns (outcomes, path of the report)."""
     from incipient.workflows.report import write_report
 
     if not isinstance(config, StudyConfig):
         config = load_config(config, preset=preset)
-    root = Path(output_dir or config.output_dir)
+    bad = [f for f in force if f not in ALL_STAGES]
+    if bad:
+        raise InputError(f"--force {bad[0]!r}: not a stage; stages: {', '.join(s for s in ALL_STAGES if s != 'report')}")
+    system = system or build_system(config)
+    root = Path(output_dir or config.resolve(config.output_dir))
     stages = build_stages()
     wanted = [s for s in config.stages if s in stages]
-    missing = [s for s in config.stages if s not in stages and s != "report"]
-    for m in missing:
-        log(f"[{m}] not available in this build; skipped")
-    outcomes = run_graph(stages, config, root, wanted, force=force, scheduler=scheduler, progress=progress, log=log)
-    report = write_report(root, config, outcomes) if "report" in config.stages else None
+    keep, removed = plan(stages, config, system, wanted)
+    log(f"system: {system!r}")
+    for name, why in removed.items():
+        log(f"[{name}] removed: {why}")
+    from incipient.workflows.stages.kappa_bte import four_phonon_note
+
+    note4 = four_phonon_note(system, config) if "kappa_bte" in keep else None
+    if note4:
+        log(f"[kappa_bte] {note4}")
+    outcomes = run_graph(stages, config, root, keep, force=force, scheduler=scheduler, progress=progress, log=log, system=system)
+    report = write_report(root, config, outcomes, system=system, removed=removed) if "report" in config.stages else None
     return outcomes, report
 
 
-__all__ = ["ALL_STAGES", "run_study"]
+__all__ = ["ALL_STAGES", "STAGE_TABLE", "build_stages", "plan", "run_study"]

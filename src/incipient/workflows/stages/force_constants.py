@@ -1,0 +1,79 @@
+"""Stage ``force_constants``: temperature-effective force constants fitted to MD snapshots (hiPhive)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from incipient.workflows.graph import StageContext
+from incipient.workflows.stages._common import figure, md_supercell
+
+SYSTEM_PARTS = ("structure", "potential", "published")
+
+
+def supports(system, config) -> str | None:
+    return None
+
+
+def check_before_md(system, config) -> None:
+    """Raise InputError now (before any MD) when a cutoff does not fit the MD supercell."""
+    from incipient.lattice import effective
+
+    cell = system.supercell(config.md_repeat(system)).cell.array
+    effective.check_cutoffs(cell, tuple(config.force_constants.cutoffs_A))
+
+
+def fc_supercell(system, config) -> tuple[int, int, int]:
+    """The supercell of the phonon primitive cell the force constants are written for: the
+    published FCs' supercell when the system has one, else chosen from the largest cutoff."""
+    from incipient.lattice import effective
+
+    if system.published.fc_supercell is not None:
+        return tuple(system.published.fc_supercell)
+    return effective.choose_supercell(system.phonon_primitive(), max(config.force_constants.cutoffs_A))
+
+
+def snapshots(ctx: StageContext, run: dict):
+    """Frames of the NVE part of ``run`` (after the first fifth) with the potential's forces."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from incipient.md.trajectory import read_trajectory
+
+    traj = read_trajectory(run["trajectory"])
+    ideal = md_supercell(ctx)
+    n = min(ctx.config.force_constants.n_snapshots, traj.n_frames)
+    idx = np.linspace(traj.n_frames // 5, traj.n_frames - 1, n).astype(int)
+    calc = ctx.system.calculator()
+    out = []
+    for k in idx:
+        a = ideal.copy()
+        a.positions = traj.positions[k]
+        a.wrap()
+        a.calc = calc
+        a.calc = SinglePointCalculator(a, forces=a.get_forces())
+        out.append(a)
+    return ideal, out
+
+
+def run(ctx: StageContext) -> dict:
+    from incipient.lattice import effective
+
+    c = ctx.config.force_constants
+    system = ctx.system
+    run_ = min(ctx.inputs["md"]["runs"], key=lambda r: abs(r["temperature_K"] - c.temperature_K))
+    ideal, snaps = snapshots(ctx, run_)
+    prim = system.phonon_primitive()
+    sc = fc_supercell(system, ctx.config)
+    res = effective.effective_force_constants(prim, ideal, snaps, tuple(c.cutoffs_A), fc_supercell=sc, out_dir=ctx.dir)
+    figs = [figure(ctx, effective.plot_bands(res.phonopy()), "bands.png",
+                   f"Phonon dispersion of the {run_['temperature_K']:g} K effective fc2 (path through the special points of the primitive cell).")]
+    orders = {2: "fc2", 3: "fc3", 4: "fc4"}
+    fitted = [orders[k + 2] for k in range(len(c.cutoffs_A))]
+    text = (f"{len(snaps)} snapshots from the {run_['temperature_K']:g} K MD ({len(ideal)} atoms); hiPhive cutoffs "
+            f"{list(c.cutoffs_A)} A ({', '.join(fitted)}); held-out force RMSE {res.rmse_test_eV_A:.3f} eV/A, R^2 {res.r2_test:.2f}; "
+            f"written for the {list(sc)} supercell of the {len(prim)}-atom primitive cell. "
+            + ("Dynamically stable on the check mesh." if not res.n_imaginary else f"{res.n_imaginary} imaginary modes "
+               f"(lowest {res.lowest_frequency_THz:.2f} THz)."))
+    return {"fc2_file": str(res.fc2_file), "fc3_file": str(res.fc3_file) if res.fc3_file else None,
+            "fc4_file": str(res.fc4_file) if res.fc4_file else None, "phonopy_params": str(res.phonopy_params_file),
+            "fc_supercell": list(sc), "temperature_K": run_["temperature_K"], "rmse_test_eV_A": float(res.rmse_test_eV_A),
+            "r2_test": float(res.r2_test), "n_imaginary": int(res.n_imaginary), "text": text, "figures": figs}

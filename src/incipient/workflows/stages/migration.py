@@ -1,0 +1,70 @@
+"""Stage ``migration``: MSD and direction-resolved diffusion, site graph and hops by pathway."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from incipient.workflows.graph import StageContext
+from incipient.workflows.stages._common import figure, md_supercell, rows
+
+SYSTEM_PARTS = ("mobile", "pathways")
+
+
+def supports(system, config) -> str | None:
+    n = system.structure.get_chemical_symbols().count(system.mobile_species)
+    if n < 2 and config.md.temperatures_K:
+        return None  # a single ion still has an MSD; its site graph comes from the supercell
+    return None
+
+
+def mobile_species(ctx: StageContext) -> str:
+    return ctx.config.migration.species or ctx.system.mobile_species
+
+
+def run(ctx: StageContext) -> dict:
+    from incipient.analysis.density import displacement_traces
+    from incipient.analysis.diffusion import diffusion
+    from incipient.analysis.hops import detect_hops
+    from incipient.analysis.sites import find_sites
+    from incipient.md.trajectory import read_trajectory
+
+    c = ctx.config.migration
+    system = ctx.system
+    species = mobile_species(ctx)
+    reference = md_supercell(ctx)
+    sites = find_sites(reference, species, pathway_names=system.pathway_names or None)
+    spacing = sites.nearest_distance_A
+    figs, per_T, comps = [], [], []
+    for r in ctx.inputs["md"]["runs"]:
+        T, seed = r["temperature_K"], r["seed"]
+        traj = read_trajectory(r["trajectory"])
+        d = diffusion(traj, species=species)
+        d.save(ctx.path(f"diffusion_T{T:g}K_seed{seed}.json"))
+        h = detect_hops(traj, species=species, sites=sites, min_residence_fs=c.min_residence_fs)
+        h.save(ctx.path(f"hops_T{T:g}K_seed{seed}.json"))
+        figs.append(figure(ctx, d.plot(), f"msd_T{T:g}K_seed{seed}.png", f"MSD and diffusion fit of {species} at {T:g} K."))
+        figs.append(figure(ctx, h.plot(), f"hops_T{T:g}K_seed{seed}.png", f"Hop events of {species} by pathway at {T:g} K."))
+        tr = displacement_traces(traj, species, n_ions=1)
+        figs.append(figure(ctx, tr.plot("x"), f"trace_T{T:g}K_seed{seed}.png",
+                           f"Displacement along x of one {species} ion at {T:g} K (Figure 2b)."))
+        duration = float(traj.time_fs[-1] - traj.time_fs[0]) / 1000
+        end = max(int(np.searchsorted(d.time_ps, d.fit_window_ps[1])) - 1, 0)
+        entry = {"temperature_K": T, "seed": seed, "duration_ps": duration, "species": species,
+                 "D_xyz_cm2_s": [float(x) for x in d.D_xyz_cm2_s], "D_err_xyz_cm2_s": [float(x) for x in d.D_err_xyz_cm2_s],
+                 "D_cm2_s": float(d.D_cm2_s), "D_err_cm2_s": float(getattr(d, "D_err_cm2_s", np.nan)),
+                 "hop_rate_per_ion_ps": float(h.rate_per_ion_ps), "n_hops": int(getattr(h, "n_hops", 0)),
+                 "n_ions": int(len(traj.indices_of(species))),
+                 "rates_by_class_per_ion_ps": {k: float(v) for k, v in h.rates_by_class_per_ion_ps.items()},
+                 "return_fraction": float(h.return_fraction), "mean_residence_time_ps": float(h.mean_residence_time_ps),
+                 "n_mobile_per_A3": float(len(traj.indices_of(species)) / abs(np.linalg.det(traj.cell))),
+                 "msd_end_of_fit_A2": float(np.asarray(d.msd_xyz_A2)[end].sum()), "site_spacing_A": spacing}
+        per_T.append(entry)
+        for k, ax in enumerate("xyz"):
+            comps += rows(system.reference_row(f"D_{ax}_{T:g}K_cm2_s", f"D_{ax} of {species} at {T:g} K",
+                                               f"{d.D_xyz_cm2_s[k]:.2e} +- {d.D_err_xyz_cm2_s[k]:.1e}", "cm^2/s",
+                                               f"{duration:.0f} ps NVE, {len(traj.indices_of(species))} ions"))
+    shells = "; ".join(f"{s['class']} {s['length_A']:.2f} A (x{s['per_site']:g})" for s in sites.shell_summary())
+    return {"runs": per_T, "figures": figs, "comparisons": comps, "pathways": sorted(set(sites.edge_classes)),
+            "text": f"Diffusion of {species} from the MSD (all time origins, framework drift removed, errors over ions or "
+                    f"time blocks); hops between {species} sites with a {c.min_residence_fs:g} fs residence criterion. "
+                    f"Pathway classes of the site graph (length, neighbours per site): {shells}."}

@@ -1,0 +1,95 @@
+"""Stage ``spectra``: VACF phonon DOS and S(Q,w) from the MD (with the harmonic modes of the fc2)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from incipient.workflows.graph import StageContext
+from incipient.workflows.stages._common import figure
+
+SYSTEM_PARTS = ("structure", "mobile", "sqw_paths")
+MAX_PATHS = 3
+
+
+def supports(system, config) -> str | None:
+    return None
+
+
+def _paths(ctx: StageContext, reference_cell, md_cell) -> tuple[dict, list[str]]:
+    """The system's S(Q,w) paths, else paths derived from the cell; with notes on what was left out."""
+    from incipient.spectra import paths as qpaths
+
+    if ctx.system.sqw_paths:
+        return dict(ctx.system.sqw_paths), []
+    derive = getattr(qpaths, "default_sqw_paths", None)
+    if derive is None:
+        return {}, ["no S(Q,w) paths: the system file has no [sqw_paths]"]
+    out = derive(reference_cell, md_cell, n_paths=MAX_PATHS)
+    if isinstance(out, tuple):
+        return out
+    return out, []
+
+
+def run(ctx: StageContext) -> dict:
+    from incipient.analysis.vdos import vdos
+    from incipient.md.trajectory import read_trajectory
+    from incipient.spectra.paths import commensurate_path
+    from incipient.spectra.sqw import sqw
+
+    system = ctx.system
+    species = ctx.config.migration.species or system.mobile_species
+    ref_cell = system.structure.cell.array
+    fc = ctx.inputs.get("force_constants", {})
+    figs, dos, notes = [], {}, []
+    harmonic_ph = None
+    for r in ctx.inputs["md"]["runs"]:
+        T, seed = r["temperature_K"], r["seed"]
+        traj = read_trajectory(r["trajectory"])
+        d = vdos(traj)
+        d.save(ctx.path(f"vdos_T{T:g}K_seed{seed}.json"))
+        figs.append(figure(ctx, d.plot(), f"vdos_T{T:g}K_seed{seed}.png",
+                           f"VACF phonon DOS at {T:g} K: total, per species and per direction (Figure 3g-i)."))
+        g = d.by_direction.get(species)
+        f = d.frequency_meV
+        band = f > 1.0
+        if g is not None and band.sum() >= 3:
+            dos[f"{T:g}K"] = {"mobile_peak_meV_xyz": [float(f[band][np.argmax(c[band])]) for c in g]}
+        e_top = 1.15 * float(f[d.total > 0.01 * d.total.max()].max())  # top of the phonon band, meV
+        paths, why = _paths(ctx, ref_cell, traj.cell)
+        notes += why
+        window = max(20, min(400, traj.n_frames // 3))
+        for name, (start, end) in paths.items():
+            try:
+                q = commensurate_path(start, end, ref_cell, traj.cell)
+            except ValueError as exc:
+                notes.append(f"path {name} skipped: {exc}")
+                continue
+            if len(q) < 3:
+                notes.append(f"path {name} skipped: the MD supercell allows only {len(q)} Q points on it")
+                continue
+            s = sqw(traj, q, reference_cell=ref_cell, window_size=window, window_step=max(1, window // 4))
+            harmonic = None
+            if fc.get("phonopy_params"):
+                try:
+                    from incipient.spectra.harmonic import harmonic_sqe
+
+                    if harmonic_ph is None:
+                        harmonic_ph = _phonopy(fc)
+                    harmonic = harmonic_sqe(harmonic_ph, q, temperature_K=float(T), reference_cell=ref_cell)
+                except Exception as exc:  # the overlay is optional; say why it is missing
+                    notes.append(f"harmonic S(Q,E) not overlaid on {name}: {exc}")
+            tag = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+            figs.append(figure(ctx, s.plot(harmonic=harmonic, energy_max_meV=e_top), f"sqw_{tag}_T{T:g}K_seed{seed}.png",
+                               f"S(Q,w) from MD along {name} (r.l.u. of the study cell) at {T:g} K, X-ray form factors, "
+                               f"{len(q)} Q points" + (" (dots: harmonic modes of the effective fc2)" if harmonic is not None else "")))
+    notes = list(dict.fromkeys(notes))
+    return {"figures": figs, "dos": dos, "notes": notes,
+            "text": "VACF DOS from the NVE runs; S(Q,w) on the Q points the MD supercell allows."
+                    + ("\n" + "\n".join(notes) if notes else "")}
+
+
+def _phonopy(fc: dict):
+    """The phonopy object (primitive, supercell, fc2) saved by the force_constants stage."""
+    import phonopy
+
+    return phonopy.load(fc["phonopy_params"], produce_fc=False, log_level=0)
