@@ -11,7 +11,12 @@ from incipient.workflows.graph import Stage, order, run_graph
 def test_presets_and_overrides(tmp_path):
     q = load_config()
     p = load_config(preset="paper")
-    assert p.structure.repeat == (3, 3, 5) and p.md.nve_ps == 2000 and p.md.timestep_fs == 2.0
+    from incipient.workflows.config import build_system
+
+    system = build_system(q)
+    # the MD cell is chosen from the width: 20 A (quick) and 30 A (paper) give the paper's CsCu2I3 cells
+    assert q.md_repeat(system) == (2, 2, 4) and p.md_repeat(system) == (3, 3, 5)
+    assert p.md.nve_ps == 2000 and p.md.timestep_fs == 2.0
     assert q.md.nve_ps < p.md.nve_ps
     f = tmp_path / "s.toml"
     f.write_text('name = "x"\n[md]\ntemperatures_K = [300, 450]\nnve_ps = 1\n')
@@ -21,7 +26,7 @@ def test_presets_and_overrides(tmp_path):
 
 @pytest.mark.parametrize("text,match", [
     ("[md]\ntemperature = 300\n", r"s.toml: md: unknown key 'temperature'; allowed: temperatures_K, timestep_fs"),
-    ("[mdd]\nx = 1\n", r"unknown key 'mdd'; allowed: name, output_dir, stages"),
+    ("[mdd]\nx = 1\n", r"unknown key 'mdd'; allowed: name, output_dir, stages, system"),
     ('[md]\nthermostat = "andersen"\n', r"md.thermostat: 'andersen' is not one of bussi, langevin"),
     ('stages = ["md", "dance"]\n', r"stages: unknown stage 'dance'; allowed: relax, md"),
     ('[md]\nnve_ps = "long"\n', r"md.nve_ps: expected a number, got 'long'"),

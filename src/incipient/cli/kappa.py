@@ -7,9 +7,12 @@ Thin layer over :mod:`incipient.lattice.fit`, :mod:`incipient.lattice.phonons`,
   FORCE_CONSTANTS_2ND, fit.json
 * ``stability`` imaginary modes of an fc2
 * ``wigner``    kappa_p + kappa_c (phono3py SMM19 RTA) from an fc2 and an fc3 (default: the
-  paper's ShengBTE FORCE_CONSTANTS_3RD on the CONTROL0 cell)
+  published fc3 of ``--system``, on the cell it refers to)
 * ``wigner34``  kappa_p + kappa_c with 3ph (+isotopes, phono3py) and with 3+4ph (sampled 4ph
-  rates from the paper's fc4), stage wall times, peak RSS, sampling errors, T exponents
+  rates; default: the system's published fc4), stage wall times, peak RSS, sampling errors, T exponents
+
+The cell and the default fc3/fc4 come from ``--system`` (a built-in system name or a system
+file; default: the built-in default system), or from ``--control``/``--primitive`` with files.
 
 Results are printed as JSON (diagonal components) and saved in full with ``--output``.
 """
@@ -18,30 +21,51 @@ from __future__ import annotations
 
 import argparse
 import json
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-_DATA = resources.files("incipient") / "data" / "CsCu2I3"
+
+def _system(args):
+    from incipient.system import load_system
+    from incipient.workflows.config import DEFAULT_SYSTEM
+
+    return load_system(getattr(args, "system", None) or DEFAULT_SYSTEM)
 
 
 def _primitive(args):
+    """(cell, settings): --primitive, --control, or the system's phonon cell with its FC supercell."""
     if getattr(args, "primitive", None):
         from ase.io import read
 
         return read(args.primitive), None
-    from incipient.lattice.shengbte_control import read_shengbte_control
+    if getattr(args, "control", None):
+        from incipient.lattice.shengbte_control import read_shengbte_control
 
-    return read_shengbte_control(args.control)
+        return read_shengbte_control(args.control)
+    system = _system(args)
+    sc = system.published.fc_supercell
+    return system.phonon_primitive(), ({"scell": list(sc)} if sc else None)
+
+
+def _published(args, order: int) -> str:
+    """--fc3/--fc4 if given, else the system's published file of that order."""
+    given = getattr(args, f"fc{order}")
+    if given:
+        return given
+    path = getattr(_system(args).published, f"fc{order}")
+    if path is None:
+        raise ValueError(f"--fc{order} is required: the system has no published fc{order}")
+    return str(path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
 
     def cell_args(p):
-        p.add_argument("--control", default=str(_DATA / "CONTROL0"),
-                       help="ShengBTE CONTROL file giving the primitive cell (default: paper's CONTROL0)")
+        p.add_argument("--system", help="built-in system name or system file giving the cell and published FCs "
+                                        "(default: the built-in default system)")
+        p.add_argument("--control", help="ShengBTE CONTROL file giving the primitive cell (overrides --system)")
         p.add_argument("--primitive", help="primitive cell file readable by ASE (overrides --control)")
         p.add_argument("--symprec", type=float, default=1e-3)
 
@@ -49,8 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cell_args(p)
     p.add_argument("--fc2", required=True, help="FORCE_CONSTANTS(_2ND) or fc2.hdf5 for the phonon supercell")
     p.add_argument("--fc2-supercell", type=int, nargs=3, help="fc2 supercell (default: --supercell)")
-    p.add_argument("--fc3", default=str(_DATA / "FORCE_CONSTANTS_3RD"),
-                   help="ShengBTE FORCE_CONSTANTS_3RD or phono3py fc3.hdf5 (default: paper's)")
+    p.add_argument("--fc3", help="ShengBTE FORCE_CONSTANTS_3RD or phono3py fc3.hdf5 (default: the system's published fc3)")
     p.add_argument("--supercell", type=int, nargs=3, help="fc3 supercell (default: CONTROL scell)")
     p.add_argument("--mesh", type=int, nargs=3, default=[6, 6, 6])
     p.add_argument("--temperatures", type=float, nargs="+", default=[300.0])
@@ -65,8 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("wigner34", help="Wigner kappa_p + kappa_c with 3ph vs 3+4ph scattering (sampled 4ph)")
     cell_args(p)
     p.add_argument("--fc2", required=True, help="fc2.hdf5 / FORCE_CONSTANTS for the 3x3x3 supercell of the cell")
-    p.add_argument("--fc3", default=str(_DATA / "FORCE_CONSTANTS_3RD"), help="ShengBTE fc3 (default: paper's)")
-    p.add_argument("--fc4", default=str(_DATA / "FORCE_CONSTANTS_4TH"), help="ShengBTE fc4 (default: paper's)")
+    p.add_argument("--fc3", help="ShengBTE fc3 (default: the system's published fc3)")
+    p.add_argument("--fc4", help="ShengBTE fc4 (default: the system's published fc4)")
     p.add_argument("--supercell", type=int, nargs=3, help="fc2/fc3 supercell (default: CONTROL scell)")
     p.add_argument("--mesh", type=int, nargs=3, default=[4, 4, 4])
     p.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 400.0, 500.0, 600.0])
@@ -124,7 +147,7 @@ def run(args) -> int:
         prim, settings = _primitive(args)
         sc = _scell(args, settings)
         res = wigner_conductivity(
-            prim, args.fc2, args.fc3, supercell_matrix=sc, phonon_supercell_matrix=args.fc2_supercell or sc,
+            prim, args.fc2, _published(args, 3), supercell_matrix=sc, phonon_supercell_matrix=args.fc2_supercell or sc,
             mesh=args.mesh, temperatures_K=args.temperatures, smearing=args.smearing, sigma_THz=args.sigma_THz,
             is_isotope=not args.no_isotope, symmetrize=not args.no_symmetrize, symprec=args.symprec)
         lt = from_wigner(res)
@@ -155,7 +178,7 @@ def run(args) -> int:
 
         t0 = time.perf_counter()
         prim, settings = _primitive(args)
-        res = wigner_3ph_4ph(prim, read_fc2(args.fc2), args.fc3, args.fc4, supercell_matrix=tuple(_scell(args, settings)),
+        res = wigner_3ph_4ph(prim, read_fc2(args.fc2), _published(args, 3), _published(args, 4), supercell_matrix=tuple(_scell(args, settings)),
                              mesh=tuple(args.mesh), temperatures_K=tuple(args.temperatures),
                              n_samples=args.samples or None, n_batches=args.batches, scalebroad=args.scalebroad,
                              smearing4=args.smearing4, single_precision=args.single_precision, rng=args.seed,

@@ -188,7 +188,7 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
 def _build(cls, data: dict, where: str, base):
     if not isinstance(data, dict):
         raise StudyConfigError(f"{where}: expected a table, got {data!r}")
-    names = {f.name: f for f in dataclasses.fields(cls)}
+    names = {f.name: f for f in dataclasses.fields(cls) if f.compare}
     kwargs = {}
     for key, value in data.items():
         if key not in names:
