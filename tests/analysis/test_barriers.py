@@ -11,6 +11,7 @@ from ase.optimize import BFGS
 from incipient.analysis.barriers import (
     BarrierResult,
     MigrationBarriers,
+    migration_barriers,
     neb_barrier,
     pathway_endpoints,
     vacancy_hop_endpoints,
@@ -46,10 +47,10 @@ def test_emt_vacancy_hop_matches_mirror_plane_saddle(tmp_path):
 
 
 def test_pathway_endpoints_for_cscu2i3_sites():
-    from test_hops import _cscu2i3_conventional
+    from test_hops import CSCU2I3_PATHWAYS, _cscu2i3_conventional
 
     atoms = _cscu2i3_conventional() * (1, 1, 2)
-    ends = pathway_endpoints(atoms, "Cu")
+    ends = pathway_endpoints(atoms, "Cu", pathway_names=CSCU2I3_PATHWAYS)
     assert set(ends) == {"x", "z", "MID"}
     lengths = {}
     for name, (ini, fin, k, vec) in ends.items():
@@ -58,6 +59,17 @@ def test_pathway_endpoints_for_cscu2i3_sites():
         lengths[name] = moved
         np.testing.assert_allclose(fin.positions[k] - ini.positions[k], vec, atol=1e-9)
     assert lengths["x"] < lengths["z"] < lengths["MID"]
+
+
+def test_migration_barriers_every_class_of_the_graph():
+    # fcc Cu with a cutoff that takes only the 12 nearest neighbours: one class, named here
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    mb = migration_barriers(atoms, EMT, species="Cu", pathway_names={"nn": [1, 1, 0]},
+                            site_kwargs={"cutoff_A": 3.0}, n_images=3, fmax=0.05)
+    assert mb.labels == ("nn",) and mb.converged["nn"]
+    assert 0.5 < mb.barriers_eV["nn"] < 1.1  # the nearest-neighbour vacancy hop of the test above
+    with pytest.raises(ValueError, match="no pathway class 'x'"):
+        migration_barriers(atoms, EMT, species="Cu", pathways=("x",))
 
 
 def test_migration_barriers_plot_and_validation():

@@ -9,8 +9,10 @@ from ase import Atoms
 
 from incipient.analysis.density import density_projection, displacement_traces
 from incipient.analysis.hops import HopResult, detect_hops
-from incipient.analysis.sites import classify_vector, find_sites
+from incipient.analysis.sites import find_sites
 from incipient.md.trajectory import Trajectory
+
+CSCU2I3_PATHWAYS = {"x": [1, 0, 0], "z": [0, 0, 1], "MID": [1, 0, 1]}
 
 
 def _ou(rng, n_t, n, sigma, tau_fs, dt_fs):
@@ -49,7 +51,8 @@ def _telegraph(seed, *, rate_ps, n=20, n_t=30000, dt_fs=10.0, sep=2.6, noise=0.3
 def test_telegraph_rate_recovered_and_rattling_rejected(tmp_path):
     k, tau_min = 0.1, 0.1  # rate per ps, residence criterion in ps
     traj, ref, n_flips = _telegraph(0, rate_ps=k, fail_rate_ps=0.5)
-    sites = find_sites(ref, "Cu")
+    sites = find_sites(ref, "Cu", pathway_names={"x": [1, 0, 0]})
+    assert sites.class_names == ("x", "P1")  # the site pairs 2.6 A along x; the rows 4 A apart in y
     r = detect_hops(traj, "Cu", sites=sites, min_residence_fs=1000 * tau_min, phonon_period_ps=1.0)
     # dwell times shorter than tau_min are merged (2 transitions lost each): first-order
     # expected counted rate k exp(-2 k tau_min); Poisson error from the number of hops
@@ -57,6 +60,8 @@ def test_telegraph_rate_recovered_and_rattling_rejected(tmp_path):
     assert abs(r.rate_per_ion_ps - expected) < 4 * r.rate_err_per_ion_ps + 0.01 * expected
     assert abs(r.rate_per_ion_ps - n_flips / (r.n_ions * r.duration_ps)) < 4 * r.rate_err_per_ion_ps
     assert r.rates_by_class_per_ion_ps["x"] == r.rate_per_ion_ps  # all hops along x
+    assert set(r.rates_by_class_per_ion_ps) == {"x", "P1", "other"}
+    assert r.summary()["hops_by_class"] == {"x": r.n_hops, "P1": 0, "other": 0}
     assert r.return_fraction == 1.0  # a two-site hopper always goes back
     assert r.mean_residence_time_ps == pytest.approx(1 / r.rate_per_ion_ps)
     assert r.residence_over_phonon_period > 5  # residence >> phonon period
@@ -85,7 +90,7 @@ def test_chain_walker_return_fraction_is_one_half():
     ref_pos = np.array([[5.0, 10.0 * i + 5.0, sep * s + 1.0] for i in range(n) for s in range(n_site)])
     ref = Atoms("Cu" * len(ref_pos), positions=ref_pos, cell=cell, pbc=True)
     r = detect_hops(Trajectory(positions=pos, cell=cell, numbers=np.full(n, 29), dt_fs=dt), "Cu",
-                    reference=ref, min_residence_fs=10.0)
+                    reference=ref, pathway_names={"z": [0, 0, 1]}, min_residence_fs=10.0)
     assert r.n_hops == int(jumps[1:].sum())  # every jump seen once (1-frame criterion)
     assert abs(r.return_fraction - 0.5) < 4 * np.sqrt(0.25 / r.n_hop_pairs)
     assert set(r.hop_class) == {"z"}
@@ -112,15 +117,15 @@ def _cscu2i3_conventional():
 def test_cscu2i3_site_graph_has_x_z_mid_shells():
     atoms = _cscu2i3_conventional()
     np.testing.assert_allclose(atoms.cell.lengths(), [10.036, 12.939, 6.054], atol=2e-3)
-    g = find_sites(atoms, "Cu")
-    assert g.n_sites == 8
+    g = find_sites(atoms, "Cu", pathway_names=CSCU2I3_PATHWAYS)
+    assert g.n_sites == 8 and g.symmetry == "crystal" and g.point_group_order == 8  # mmm
     shells = {s["class"]: s for s in g.shell_summary()}
     assert set(shells) == {"x", "z", "MID"}
     # x: pair across the double chain; z: along the edge-sharing chain (c/2); MID: diagonal in (010)
     assert shells["x"]["length_A"] == pytest.approx(2.61, abs=0.01) and shells["x"]["per_site"] == 1
     assert shells["z"]["length_A"] == pytest.approx(6.054 / 2, abs=0.01) and shells["z"]["per_site"] == 2
     assert shells["MID"]["length_A"] == pytest.approx(np.hypot(2.61, 3.027), abs=0.01)
-    assert classify_vector([0, 1, 0]) == "other"
+    assert g.classify(0, int(np.argmax(np.linalg.norm(g.positions_A - g.positions_A[0], axis=1)))) == "other"
 
 
 def test_density_and_traces_shapes():
@@ -141,7 +146,7 @@ def test_hops_on_cscu2i3_sites_are_classified_by_pathway():
     # every Cu makes one hop to a neighbour of a prescribed class and stays; rattling on top
     rng = np.random.default_rng(3)
     atoms = _cscu2i3_conventional() * (2, 1, 2)
-    g = find_sites(atoms, "Cu")
+    g = find_sites(atoms, "Cu", pathway_names=CSCU2I3_PATHWAYS)
     n, n_t, dt = g.n_sites, 400, 10.0
     wanted = np.array(["x", "z", "MID"])[np.arange(n) % 3]
     target = np.empty(n, dtype=int)

@@ -3,14 +3,15 @@
 Wraps ASE (``ase.mep.NEB`` with ``climb=True``, IDPP interpolation, ``ase.optimize`` FIRE/BFGS,
 ``ase.utils.forcecurve.fit_images`` for the spline of the profile); works with any ASE calculator.
 
-Choice of endpoints (docs/migration.md): in CsCu2I3 every CuI4 tetrahedron of the double chain
-holds a Cu, so a Cu cannot move to a neighbouring Cu site unless that site is empty. We use
-the standard vacancy-mediated hop: one Cu (the one on site j) is removed, the Cu on the
+Choice of endpoints (docs/migration.md): when every site of the mobile ion is occupied (as the
+CuI4 tetrahedra of CsCu2I3), an ion cannot move to a neighbouring site unless that site is
+empty. We use the standard vacancy-mediated hop: the ion on site j is removed, the ion on the
 neighbouring site i moves into j; initial and final states are the relaxed structures with the
 vacancy on j and on i. For a pair related by symmetry the profile is symmetric. The pair of
-each pathway (x, z, MID) is the shortest edge of that class in ``find_sites``'s graph. An
-interstitial variant (one Cu moved to a given empty position, no atom removed) is available
-through ``interstitial_hop_endpoints``.
+each pathway class is the shortest edge of that class joining two occupied sites in
+``find_sites``'s graph (classes found by symmetry, named by ``pathway_names`` or "P1", "P2",
+... by length; see ``incipient.analysis.sites``). An interstitial variant (one ion moved to a
+given empty position, no atom removed) is available through ``interstitial_hop_endpoints``.
 """
 
 from __future__ import annotations
@@ -72,27 +73,41 @@ def interstitial_hop_endpoints(atoms, i_from: int, target_A):
     return initial, final, i_from
 
 
-def pathway_endpoints(atoms, species: str = "Cu", pathways=("x", "z", "MID"), **site_kwargs):
+def pathway_endpoints(atoms, species: str, pathways=None, **site_kwargs):
     """Vacancy-hop endpoints for each pathway class: dict name -> (initial, final, index, vector).
 
-    The site graph is built from ``atoms`` (``find_sites(atoms, species, **site_kwargs)``); the
-    shortest edge of each class is used. Raises ValueError if a class has no edge.
+    The site graph is built from ``atoms`` (``find_sites(atoms, species, **site_kwargs)``, e.g.
+    with ``pathway_names=``); the shortest edge of each class joining two occupied sites (not a
+    site and its own periodic image) is used. pathways : class names to compute; None: every
+    class of the graph that has such an edge, in order of length. Raises ValueError if a named
+    class is not in the graph or has no such edge.
     """
     from incipient.analysis.sites import find_sites
 
     graph = find_sites(atoms, species, **site_kwargs)
+    if pathways is None:
+        names = graph.class_names
+    else:
+        names = (pathways,) if isinstance(pathways, str) else tuple(pathways)
     out = {}
-    for name in pathways:
-        e = graph.edges_of_class(name)
-        if e.size == 0:
-            raise ValueError(f"no {name!r} edge in the {species} site graph "
-                             f"(shells: {graph.shell_summary()})")
+    for name in names:
+        if name not in graph.class_names:
+            found = ", ".join(f"{r['class']} ({r['length_A']:.2f} A)" for r in graph.pathway_summary())
+            raise ValueError(f"no pathway class {name!r} in the {species} site graph; classes found: {found}")
+        e = [int(k) for k in graph.edges_of_class(name)
+             if graph.edges[k, 0] != graph.edges[k, 1] and np.all(graph.occupant[graph.edges[k]] >= 0)]
+        if not e:
+            if pathways is None:
+                continue
+            raise ValueError(f"class {name!r} has no edge between two occupied {species} sites "
+                             "(it joins interstitials, or a site and its own image: use a supercell)")
         i, j = graph.edges[e[0]]
         a, b = int(graph.occupant[i]), int(graph.occupant[j])
-        if a < 0 or b < 0:
-            raise ValueError(f"{name!r} edge joins an interstitial; vacancy hops need two cations")
         initial, final, k = vacancy_hop_endpoints(atoms, a, b)
         out[name] = (initial, final, k, graph.edge_vectors_A[e[0]])
+    if not out:
+        raise ValueError(f"no vacancy hop between two {species} sites in the site graph "
+                         f"(shells: {graph.shell_summary()})")
     return out
 
 
@@ -216,12 +231,10 @@ class MigrationBarriers(Result):
         import matplotlib.pyplot as plt
 
         fig, ax = (plt.subplots(figsize=(4.8, 3.6)) if ax is None else (ax.figure, ax))
-        colors = {"x": "tab:blue", "z": "tab:red", "MID": "tab:green"}
         for name in self.labels:
             fp = np.asarray(self.fit_paths_A[name])
             p = np.asarray(self.paths_A[name])
-            c = colors.get(name)
-            line, = ax.plot(fp / fp[-1], self.fit_energies_eV[name], color=c,
+            line, = ax.plot(fp / fp[-1], self.fit_energies_eV[name],
                             label=f"{name}: {self.barriers_eV[name]:.2f} eV")
             ax.plot(p / p[-1], self.energies_eV[name], "o", color=line.get_color(), ms=4)
         ax.set_xlabel("reaction coordinate (normalised)")
@@ -232,18 +245,23 @@ class MigrationBarriers(Result):
         return fig
 
 
-def migration_barriers(atoms, calculator, *, species: str = "Cu", pathways=("x", "z", "MID"),
+def migration_barriers(atoms, calculator, *, species: str, pathways=None, pathway_names=None,
                        site_kwargs: dict | None = None, **neb_kwargs) -> MigrationBarriers:
     """CI-NEB vacancy-hop barriers of ``species`` for each pathway class of the site graph.
 
     atoms : a (super)cell large enough that the vacancy does not see its images (for CsCu2I3
-    at least 2x2x2 conventional cells recommended). Extra keywords go to ``neb_barrier``.
+    at least 2x2x2 conventional cells recommended). pathways : class names (None: every class,
+    see ``pathway_endpoints``); pathway_names : name -> direction for ``find_sites``;
+    site_kwargs : further ``find_sites`` keywords. Extra keywords go to ``neb_barrier``.
     """
-    ends = pathway_endpoints(atoms, species, pathways, **(site_kwargs or {}))
+    kw = dict(site_kwargs or {})
+    if pathway_names is not None:
+        kw["pathway_names"] = pathway_names
+    ends = pathway_endpoints(atoms, species, pathways, **kw)
     res = {name: neb_barrier(ini, fin, calculator, label=name, **neb_kwargs)
            for name, (ini, fin, _, _) in ends.items()}
     return MigrationBarriers(
-        species=species, mode="vacancy", labels=tuple(pathways),
+        species=species, mode="vacancy", labels=tuple(ends),
         barriers_eV={k: r.barrier_eV for k, r in res.items()},
         paths_A={k: r.path_A for k, r in res.items()},
         energies_eV={k: r.energies_eV for k, r in res.items()},

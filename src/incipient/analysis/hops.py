@@ -1,4 +1,4 @@
-"""Hop detection between cation sites: site assignment, residence criterion, pathway statistics.
+"""Hop detection between sites of a mobile ion: site assignment, residence criterion, pathway statistics.
 
 Own code (scipy cKDTree for the periodic nearest-site lookup, a numba kernel for the per-ion
 commitment loop). Rule, documented in docs/migration.md:
@@ -10,8 +10,10 @@ commitment loop). Rule, documented in docs/migration.md:
    assigned to that new site (i.e. enters no other core) for at least ``min_residence_fs``;
    shorter visits are rattling excursions and are merged into the current site. A visit still
    running at the end of the trajectory and shorter than the criterion is not counted;
-3. each hop is classified by the pathway of its site pair (``SiteGraph.classify``: x, z, MID,
-   other), the hop time is the entry into the new core.
+3. each hop is classified by the pathway class of its site pair (``SiteGraph.classify``: the
+   classes the site graph found, named by ``pathway_names`` or "P1", "P2", ... by length, and
+   "other" for a move between sites that are not neighbours); the hop time is the entry into
+   the new core.
 
 Rates are hops per ion per ps with Poisson errors; the mean residence time is the total observed
 ion-time divided by the number of hops (the censoring-robust estimate of an exponential waiting
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from incipient.analysis.sites import PATHWAY_CLASSES, SiteGraph, find_sites, nearest_sites
+from incipient.analysis.sites import OTHER, SiteGraph, find_sites, minimum_image, nearest_sites
 from incipient.results import Result
 
 
@@ -76,7 +78,8 @@ class HopResult(Result):
     hop_from, hop_to (H,) site indices; hop_class (H,) pathway class; hop_vector_A (H, 3)
     minimum-image site-to-site vector, Angstrom.
     rate_per_ion_ps, rate_err_per_ion_ps : all hops per ion per ps and Poisson error.
-    rates_by_class_per_ion_ps, rate_errs_by_class_per_ion_ps : dict class -> value (1/ps).
+    rates_by_class_per_ion_ps, rate_errs_by_class_per_ion_ps : dict class -> value (1/ps), one
+    entry per pathway class of the site graph (in its order) and "other".
     mean_residence_time_ps : ion-time / hops (inf without hops); residence_times_ps (R,)
     completed intervals between two hops of one ion.
     phonon_period_ps, residence_over_phonon_period : comparison (nan if no period given).
@@ -122,7 +125,8 @@ class HopResult(Result):
             "rate_per_ion_ps": self.rate_per_ion_ps, "rate_err_per_ion_ps": self.rate_err_per_ion_ps,
             "rates_by_class_per_ion_ps": dict(self.rates_by_class_per_ion_ps),
             "rate_errs_by_class_per_ion_ps": dict(self.rate_errs_by_class_per_ion_ps),
-            "hops_by_class": {c: int(sum(1 for h in self.hop_class if h == c)) for c in PATHWAY_CLASSES},
+            "hops_by_class": {c: int(sum(1 for h in self.hop_class if h == c))
+                              for c in self.rates_by_class_per_ion_ps},
             "mean_residence_time_ps": self.mean_residence_time_ps,
             "phonon_period_ps": self.phonon_period_ps,
             "residence_over_phonon_period": self.residence_over_phonon_period,
@@ -135,10 +139,11 @@ class HopResult(Result):
         import matplotlib.pyplot as plt
 
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4))
-        cls = list(PATHWAY_CLASSES)
+        cls = list(self.rates_by_class_per_ion_ps)
+        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         a1.bar(cls, [self.rates_by_class_per_ion_ps[c] for c in cls],
                yerr=[self.rate_errs_by_class_per_ion_ps[c] for c in cls],
-               color=["tab:blue", "tab:red", "tab:green", "0.6"], capsize=3)
+               color=["0.6" if c == OTHER else cycle[k % len(cycle)] for k, c in enumerate(cls)], capsize=3)
         a1.set_ylabel("hops per ion per ps")
         a1.set_title(f"{self.species}: {self.n_hops} hops, return fraction "
                      f"{self.return_fraction:.2f}", fontsize=9)
@@ -162,13 +167,16 @@ def assign_sites(positions: np.ndarray, graph: SiteGraph, r_core_A: float,
     return _commit_sites(np.ascontiguousarray(raw.T), int(min_residence_frames)).T
 
 
-def detect_hops(frames_or_path, species: str = "Cu", timestep_fs: float | None = None, *,
-                sites: SiteGraph | None = None, reference=None, r_core_A: float | None = None,
-                min_residence_fs: float = 100.0, phonon_period_ps: float | None = None) -> HopResult:
+def detect_hops(frames_or_path, species: str, timestep_fs: float | None = None, *,
+                sites: SiteGraph | None = None, reference=None, pathway_names=None,
+                r_core_A: float | None = None, min_residence_fs: float = 100.0,
+                phonon_period_ps: float | None = None) -> HopResult:
     """Hops of ``species`` between sites, classified by pathway (see module docstring).
 
-    sites : a ``SiteGraph``; default built by ``find_sites`` from ``reference`` (ASE Atoms) or,
-        if that is None too, from the first frame of the trajectory.
+    sites : a ``SiteGraph`` of ``species``; default built by ``find_sites(reference, species,
+        pathway_names=pathway_names)`` from ``reference`` (ASE Atoms; best the ideal structure)
+        or, if that is None too, from the first frame of the trajectory (then the classes come
+        from the fallback rule of ``incipient.analysis.sites``).
     r_core_A : core radius, default 0.4 x the shortest site-site distance.
     min_residence_fs : residence criterion separating hops from rattling excursions.
     phonon_period_ps : optional period (e.g. 1/f of the Cu-dominated ~4 meV optical mode,
@@ -178,7 +186,13 @@ def detect_hops(frames_or_path, species: str = "Cu", timestep_fs: float | None =
 
     traj = read_trajectory(frames_or_path, timestep_fs=timestep_fs)
     if sites is None:
-        sites = find_sites(traj.atoms(0) if reference is None else reference, species)
+        sites = find_sites(traj.atoms(0) if reference is None else reference, species,
+                           pathway_names=pathway_names)
+    elif sites.species != species:
+        raise ValueError(f"the site graph is of {sites.species!r}, not of {species!r}")
+    elif pathway_names is not None:
+        raise ValueError("pathway_names is for the site graph built here; give it to find_sites "
+                         "when passing sites=")
     idx = traj.indices_of(species)
     d_nn = sites.nearest_distance_A
     r_core = 0.4 * d_nn if r_core_A is None else float(r_core_A)
@@ -202,15 +216,15 @@ def detect_hops(frames_or_path, species: str = "Cu", timestep_fs: float | None =
     classes = tuple(sites.classify(int(a), int(b)) for a, b in zip(frm, to, strict=True))
     vecs = np.array([sites.positions_A[b] - sites.positions_A[a] for a, b in zip(frm, to, strict=True)]).reshape(-1, 3)
     if vecs.size:
-        from incipient.analysis.sites import minimum_image
-
         vecs = minimum_image(vecs, sites.cell_A)
     times = t_idx * dt_ps
 
     n_h = len(t_idx)
     exposure = n_ion * duration
-    rates = {c: sum(1 for h in classes if h == c) / exposure for c in PATHWAY_CLASSES}
-    errs = {c: float(np.sqrt(sum(1 for h in classes if h == c))) / exposure for c in PATHWAY_CLASSES}
+    names = (*sites.class_names, OTHER)
+    counts = {c: sum(1 for h in classes if h == c) for c in names}
+    rates = {c: counts[c] / exposure for c in names}
+    errs = {c: float(np.sqrt(counts[c])) / exposure for c in names}
     same_ion = ion_idx[1:] == ion_idx[:-1]
     res = np.diff(times)[same_ion]
     returns = (to[1:] == frm[:-1])[same_ion]
