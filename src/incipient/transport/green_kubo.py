@@ -18,6 +18,11 @@ The inputs are the *extensive* energy currents, in eV*Angstrom/fs, as written by
 
 (equivalently ``V/(kB T^2) int <j_a j_b>`` with the intensive current ``j = J/V``); the unit
 conversion eV/(Angstrom fs K) -> W/(m K) is ``e * 1e25`` (:data:`EV_PER_A_FS_K_TO_W_PER_M_K`).
+T is the temperature the currents were sampled at: the *measured* mean kinetic temperature of
+the NVE run, not the thermostat set point of the NVT before it (a 2 % difference in T is a 4 %
+error in kappa). :func:`nve_mean_temperature` reads it from an MD run's result. Runs at
+different measured temperatures take one each (``temperature_K=[T_1, T_2, ...]``): run r is
+then weighted by ``1 / T_r^2``, i.e. kappa is the mean over runs of ``int <J J>_r / (V kB T_r^2)``.
 Inserting ``J = J_conv + J_virial`` splits kappa exactly into (eq. 8)
 
     kappa_V     from <J_virial J_virial>,
@@ -38,7 +43,12 @@ Estimators
   the data, never by hand:
 
   - ``"first_dip"``: first correlation time where the segment-averaged total autocorrelation
-    ``<J_a(0) J_a(t)>`` reaches zero (the first dip of the running integral's plateau);
+    ``<J_a(0) J_a(t)>`` reaches zero (the "first dip" criterion, compared with the "first
+    avalanche" one by Chen et al., below).
+    Since ``d kappa(t)/dt = <J J>(t)``, this is where the running integral has its first
+    *maximum*: a plateau when the correlation decays monotonically, but the top of the first
+    oscillation when optical modes make it oscillate (then it can exceed the converged value
+    many times over; compare with the cepstral estimate, which the plot shows next to it);
   - ``"first_avalanche"``: first correlation time where the averaged total autocorrelation is
     no longer distinguishable from noise, ``|C(t)| < noise_sigma * stderr(C(t))`` (our reading
     of the "first avalanche" idea of J. Chen, G. Zhang, B. Li, Phys. Lett. A 374, 2392 (2010):
@@ -49,9 +59,11 @@ Estimators
   terms of one element share its cutoff, so the decomposition adds up at the cutoff as well.
 * Cepstral analysis (Ercole, Marcolongo, Baroni, Sci. Rep. 7, 15835 (2017)) of the segment-
   averaged periodogram below ``fstar_THz``: ``kappa = S(0) / (2 V kB T^2)`` with the AIC choice of
-  the number of cepstral coefficients and its own variance. It needs a power spectrum, so it is
-  applied to J_virial (V), J_conv (CONV) and J (total) along x, y, z and along the diagonals
-  ``(a +- b)/sqrt(2)``; ``kappa_ab = (kappa_uu - kappa_vv) / 2`` and
+  the number of cepstral coefficients and its own variance. The periodogram of each channel
+  is the mean over the ``n`` segments: ``2 n`` degrees of freedom per bin, ``n`` at f = 0 (and
+  at the Nyquist frequency when f* reaches it), where the DFT of a real series is real. It
+  needs a power spectrum, so it is applied to J_virial (V), J_conv (CONV) and J (total) along
+  x, y, z and along the diagonals ``(a +- b)/sqrt(2)``; ``kappa_ab = (kappa_uu - kappa_vv) / 2`` and
   ``kappa_CROSS = kappa_total - kappa_V - kappa_CONV``, with errors added in quadrature
   (correlations between these estimates are neglected).
 """
@@ -113,10 +125,13 @@ class GreenKuboResult(Result):
     spectrum_W_mK : (3, 3, K) segment-averaged periodogram of V, CONV, total along x, y, z,
         scaled so that its f -> 0 value is kappa (``S(f) / (2 V kB T^2)``).
     spectrum_cepstral_W_mK : (3, 3, K) the cepstrally smoothed version of ``spectrum_W_mK``.
-    temperature_K, volume_A3, dt_fs : inputs.
+    temperature_K : temperature used in ``1 / (V kB T^2)``: the measured NVE mean (the mean of
+        ``run_temperature_K`` when one was given per run).
+    volume_A3, dt_fs : inputs.
     n_segments : number of independent segments averaged.
     segment_length_fs : length of each segment.
     terms : names of the terms along the first axis.
+    run_temperature_K : per-run temperatures when ``temperature_K`` was given per run, else ().
     """
 
     time_fs: np.ndarray
@@ -139,6 +154,7 @@ class GreenKuboResult(Result):
     n_segments: int
     segment_length_fs: float
     terms: tuple = TERMS
+    run_temperature_K: tuple = ()
 
     def kappa(self, term: str = "total", method: str = "cepstral") -> tuple[np.ndarray, np.ndarray]:
         """(kappa, err) tensors (3, 3) in W/(m K) for ``term`` by ``method`` ("cepstral" or "cutoff")."""
@@ -153,7 +169,9 @@ class GreenKuboResult(Result):
 
     def summary(self) -> dict:
         """Plain-JSON summary: diagonal and full tensors of every term by both estimators."""
-        out: dict = {"temperature_K": self.temperature_K, "volume_A3": self.volume_A3,
+        out: dict = {"temperature_K": self.temperature_K,
+                     "run_temperature_K": [float(t) for t in self.run_temperature_K],
+                     "volume_A3": self.volume_A3,
                      "n_segments": self.n_segments, "segment_length_fs": self.segment_length_fs,
                      "dt_fs": self.dt_fs, "cutoff_method": self.cutoff_method,
                      "cutoff_fs": np.asarray(self.cutoff_fs).tolist(), "fstar_THz": self.fstar_THz,
@@ -167,30 +185,49 @@ class GreenKuboResult(Result):
             out[method] = block
         return out
 
+    def cutoff_description(self) -> str:
+        """What the running-integral ("cutoff") estimate is, in words, for labels."""
+        if self.cutoff_method == "first_dip":
+            return "running integral at the first zero of <JJ> (its 1st max)"
+        if self.cutoff_method == "first_avalanche":
+            return "running integral where <JJ>(t) sinks into its noise"
+        return "running integral at a fixed time"
+
     def plot(self, ax=None):
-        """Running integrals per direction and term with the cutoff (top; cf. Figure S10) and the
-        spectra with their cepstral smoothing (bottom). Returns the Figure."""
+        """Running integrals per direction and term (top; cf. Figure S10) and the spectra with
+        their cepstral smoothing (bottom). Returns the Figure.
+
+        Top panels: the running integrals kappa(t) (bands: standard error across segments), the
+        cepstral estimates as dotted lines, and the value read from the running integral at the
+        cutoff as a red dot on the total curve at the cutoff time (dashed line). The title gives
+        both numbers with what they are: with ``cutoff="first_dip"`` the second is kappa(t) at the
+        first zero of the correlation, i.e. at its first maximum, which overshoots the converged
+        value when the correlation oscillates.
+        """
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+        fig, axes = plt.subplots(2, 3, figsize=(13, 7.4), constrained_layout=True)
         colors = {"V": "C0", "CONV": "C1", "CROSS": "C2", "total": "k"}
         t_ps = np.asarray(self.time_fs) / 1000.0
+        what = self.cutoff_description()
         for a in range(3):
             ax = axes[0, a]
             for i, term in enumerate(TERMS):
                 y = self.running_W_mK[i, :, a, a]
                 e = self.running_err_W_mK[i, :, a, a]
-                ax.plot(t_ps, y, color=colors[term], lw=1.2, label=f"kappa_{term}")
+                ax.plot(t_ps, y, color=colors[term], lw=1.2, label=f"kappa_{term}(t)")
                 ax.fill_between(t_ps, y - e, y + e, color=colors[term], alpha=0.2, lw=0)
-                ax.axhline(self.cepstral_kappa_W_mK[i, a, a], color=colors[term], ls=":", lw=1)
+                ax.axhline(self.cepstral_kappa_W_mK[i, a, a], color=colors[term], ls=":", lw=1,
+                           label="cepstral" if term == "total" else None)
             tc = self.cutoff_fs[a, a] / 1000.0
-            ax.axvline(tc, color="r", ls="--", lw=1, label=f"cutoff ({self.cutoff_method})")
+            kc, ec = self.kappa_W_mK[3, a, a], self.kappa_err_W_mK[3, a, a]
+            ax.axvline(tc, color="r", ls="--", lw=1, label=f"t_c ({self.cutoff_method})")
+            ax.plot([tc], [kc], "o", color="r", ms=5, label="kappa_total(t_c)")
             ax.set_xlabel("correlation time (ps)")
             ax.set_ylabel(f"kappa_{AXES[a]}{AXES[a]} (W/m/K)")
-            ax.set_title(f"total {AXES[a]}{AXES[a]}: cutoff {self.kappa_W_mK[3, a, a]:.3g} +- "
-                         f"{self.kappa_err_W_mK[3, a, a]:.2g}\ncepstral (dotted) "
-                         f"{self.cepstral_kappa_W_mK[3, a, a]:.3g} +- "
-                         f"{self.cepstral_err_W_mK[3, a, a]:.2g}", fontsize=9)
+            ax.set_title(f"total {AXES[a]}{AXES[a]}: cepstral (dotted) "
+                         f"{self.cepstral_kappa_W_mK[3, a, a]:.3g} +- {self.cepstral_err_W_mK[3, a, a]:.2g}\n"
+                         f"{what},\nt_c = {tc * 1000:.4g} fs (red dot): {kc:.3g} +- {ec:.2g}", fontsize=8)
             ax.set_xlim(0, min(t_ps[-1], max(4 * tc, t_ps[-1] / 4)) if tc > 0 else t_ps[-1])
             if a == 0:
                 ax.legend(fontsize=7)
@@ -232,8 +269,9 @@ def _as_list(x, name: str) -> list[np.ndarray] | None:
     return out
 
 
-def _segments(j_conv, j_virial, n_segments: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-    """Pairs (conv, virial) of equal-length segments, each run split into ``n_segments`` blocks."""
+def _segments(j_conv, j_virial, n_segments: int) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], int]:
+    """Triples (conv, virial, run index) of equal-length segments, each run split into
+    ``n_segments`` blocks."""
     conv = _as_list(j_conv, "j_conv")
     vir = _as_list(j_virial, "j_virial")
     if conv is None and vir is None:
@@ -256,9 +294,9 @@ def _segments(j_conv, j_virial, n_segments: int) -> tuple[list[tuple[np.ndarray,
     if any(a.shape[0] != ref[0].shape[0] for a in ref):
         log.warning("runs differ in length; every segment is cut to %d steps", n)
     segs = []
-    for c, v in zip(conv, vir, strict=True):
+    for r, (c, v) in enumerate(zip(conv, vir, strict=True)):
         for s in range(n_segments):
-            segs.append((c[s * n:(s + 1) * n], v[s * n:(s + 1) * n]))
+            segs.append((c[s * n:(s + 1) * n], v[s * n:(s + 1) * n], r))
     return segs, n
 
 
@@ -320,7 +358,65 @@ def _first_index(mask: np.ndarray) -> int | None:
 # ----------------------------------------------------------------------------- main entry
 
 
-def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_fs: float,
+def nve_mean_temperature(source) -> float | None:
+    """Measured mean kinetic temperature (K) of the NVE part of an MD run, or None if not recorded.
+
+    ``source`` is any of: an ``MDResult`` (or object with ``mean_temperature_nve_K``); a run
+    summary dict as the ``md`` stage returns (key ``mean_temperature_nve_K``, else its
+    ``result`` path); the path of the run's result JSON (``MDResult.save``); or the path of
+    the run's H5MD trajectory, whose result is looked for next to it as ``<trajectory>.result.json``
+    (the name the study's MD task uses). A NaN (NVE too short to average) counts as not recorded.
+    This is the temperature to give :func:`green_kubo`, not the thermostat set point.
+    """
+    import json
+    from pathlib import Path
+
+    def _clean(t) -> float | None:
+        try:
+            t = float(t)
+        except (TypeError, ValueError):
+            return None
+        return t if math.isfinite(t) and t > 0 else None
+
+    if isinstance(source, dict):
+        if "mean_temperature_nve_K" in source:
+            return _clean(source["mean_temperature_nve_K"])
+        if source.get("result"):
+            return nve_mean_temperature(source["result"])
+        if source.get("trajectory"):
+            return nve_mean_temperature(source["trajectory"])
+        return None
+    if hasattr(source, "mean_temperature_nve_K"):
+        return _clean(source.mean_temperature_nve_K)
+    path = Path(source)
+    candidates = [path] if path.suffix == ".json" else [Path(f"{path}.result.json"), path.with_suffix(".result.json")]
+    for p in candidates:
+        if not p.is_file():
+            continue
+        try:
+            payload = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{p}: cannot read the MD result ({exc})") from exc
+        data = payload.get("data", payload) if isinstance(payload, dict) else {}
+        if isinstance(data, dict) and "mean_temperature_nve_K" in data:
+            return _clean(data["mean_temperature_nve_K"])
+    return None
+
+
+def _run_temperatures(temperature_K, n_runs: int) -> tuple[float, np.ndarray | None]:
+    """(temperature for the prefactor, per-run current scale factors or None)."""
+    T = np.atleast_1d(np.asarray(temperature_K, dtype=float))
+    if T.ndim != 1 or T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
+        raise ValueError(f"temperature_K must be positive (one value, or one per run), got {temperature_K!r}")
+    if T.size == 1 and np.ndim(temperature_K) == 0:
+        return float(T[0]), None
+    if T.size != n_runs:
+        raise ValueError(f"{T.size} temperatures given for {n_runs} runs: give one, or one per run")
+    T_mean = float(T.mean())
+    return T_mean, T_mean / T
+
+
+def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float | Sequence[float], dt_fs: float,
                n_segments: int = 1, max_lag_fs: float | None = None,
                cutoff: str | float = "first_dip", noise_sigma: float = 1.0,
                fstar_THz: float = 5.0, subtract_mean: bool = False,
@@ -334,7 +430,11 @@ def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_f
         docstring), or lists of such arrays from independent runs (equal length), or (R, T, 3)
         arrays. Either may be None (taken as zero).
     volume_A3 : cell volume in Angstrom^3.
-    temperature_K : temperature in K.
+    temperature_K : the temperature the currents were sampled at, in K: the *measured* mean
+        kinetic temperature of the NVE run(s) (:func:`nve_mean_temperature`), not the
+        thermostat target. Either one value, or one per run (then run r enters with weight
+        ``1 / T_r^2``, its currents scaled by ``mean(T) / T_r``, and the result's
+        ``temperature_K`` is the mean).
     dt_fs : time between samples in fs.
     n_segments : split every run into this many equal blocks (the paper: one 25 ns run in 25
         blocks of 1 ns); all blocks of all runs are the independent segments averaged.
@@ -345,25 +445,29 @@ def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_f
         depends weakly on it as long as the spectrum below f* is resolved; check with
         :func:`kappa_vs_fstar`.
     subtract_mean : remove each segment's mean current first (off by default: the mean current
-        of an equilibrium run is zero and removing it biases the f = 0 periodogram).
+        of an equilibrium run is zero and removing it biases the f = 0 periodogram). It empties
+        the f = 0 bin the cepstral estimate rests on, so it needs ``cepstral=False``.
     cepstral : run the cepstral analysis (False: its fields are NaN; e.g. for a quick scan).
     n_store : at most this many correlation times are stored in the result.
     workers : threads for scipy.fft (default: all cores).
     """
     if not volume_A3 > 0:
         raise ValueError(f"volume_A3 must be positive, got {volume_A3}")
-    if not temperature_K > 0:
-        raise ValueError(f"temperature_K must be positive, got {temperature_K}")
     if not dt_fs > 0:
         raise ValueError(f"dt_fs must be positive, got {dt_fs}")
+    if subtract_mean and cepstral:
+        raise ValueError("subtract_mean=True sets the f = 0 periodogram of every segment to zero, which the "
+                         "cepstral estimate is built on: pass cepstral=False with it")
     segs, n = _segments(j_conv, j_virial, int(n_segments))
     n_seg = len(segs)
+    temperature, run_scale = _run_temperatures(temperature_K, segs[-1][2] + 1)
     L = int(min(n // 4, round(100_000 / dt_fs))) if max_lag_fs is None else int(round(max_lag_fs / dt_fs))
     if not 2 <= L < n:
         raise ValueError(f"max_lag_fs={max_lag_fs} gives {L} lags; need 2 <= lags < segment length {n}")
     f_nyq = 0.5 / dt_fs * 1000.0  # THz
     fstar = min(float(fstar_THz), f_nyq)
-    K = max(int(math.floor(fstar / 1000.0 * n * dt_fs)) + 1, 1)  # f_k = k / (n dt) <= f*
+    # f_k = k / (n dt) <= f* (the tolerance keeps f* = Nyquist from rounding one bin short)
+    K = min(max(int(math.floor(fstar / 1000.0 * n * dt_fs * (1 + 1e-12))) + 1, 1), n // 2 + 1)
     if cepstral and K < 8:
         raise ValueError(f"only {K} frequencies below f* = {fstar} THz with segments of {n * dt_fs} fs: "
                          "raise fstar_THz or use longer segments")
@@ -378,12 +482,14 @@ def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_f
     sum_C = np.zeros((L + 1, 6))
     sum_C2 = np.zeros((L + 1, 6))
     sum_P = np.zeros((3, 9, K))
-    for c, v in segs:
+    for c, v, run in segs:
         x = np.empty((6, n))  # channels along rows: FFTs along the contiguous axis
         x[:3] = c.T
         x[3:] = v.T
         if subtract_mean:
             x -= x.mean(axis=1, keepdims=True)
+        if run_scale is not None:
+            x *= run_scale[run]
         F = sfft.rfft(x, n=n_pad, axis=-1, workers=workers)
         spec = _channel_spectra(F)
         del F
@@ -407,7 +513,7 @@ def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_f
             G = sfft.rfft(x, axis=-1, workers=workers)[:, :K]
             sum_P += _cepstral_periodograms(G, n, dt_fs)
 
-    pref = kappa_prefactor_W_mK(volume_A3, temperature_K)
+    pref = kappa_prefactor_W_mK(volume_A3, temperature)
     mean_R = sum_R / n_seg
     mean_C = sum_C / n_seg
     if n_seg > 1:
@@ -454,11 +560,12 @@ def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_f
     cep_err = np.zeros((3, 9)) if cepstral else np.full((3, 9), np.nan)
     P_star = np.zeros((3, 9), dtype=int)
     smooth = np.zeros((3, 3, K)) if cepstral else np.full((3, 3, K), np.nan)
+    nyquist = n % 2 == 0 and K - 1 == n // 2  # last bin real too (f* at the Nyquist frequency)
     for t in range(3):
         for ch in range(9):
             if not cepstral or not np.any(mean_P[t, ch]):  # skipped, or a zero current
                 continue
-            est = cepstral_zero_frequency(mean_P[t, ch], ell=n_seg)
+            est = cepstral_zero_frequency(mean_P[t, ch], ell=n_seg, nyquist=nyquist)
             cep[t, ch] = 0.5 * pref * est.S0
             cep_err[t, ch] = 0.5 * pref * est.S0_err
             P_star[t, ch] = est.P_star
@@ -481,6 +588,14 @@ def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_f
     running = pref * np.moveaxis(mean_R[keep], 1, 0)  # (4, n_t, 6)
     running_err = pref * np.moveaxis(se_R[keep], 1, 0)
     freq = np.arange(K) / (n * dt_fs) * 1000.0
+    if cepstral and method == "first_dip":
+        for a in range(3):
+            kc, kp = kap6[3, a], cepk[3, a]
+            if np.isfinite(kp) and abs(kc - kp) > 3 * math.hypot(err6[3, a] if np.isfinite(err6[3, a]) else 0.0, cepe[3, a]):
+                log.warning("kappa_%s%s: the running integral at the first zero of the correlation (%.3g W/m/K at "
+                            "%g fs, its first maximum) is more than 3 sigma from the cepstral estimate (%.3g +- "
+                            "%.2g): that maximum is no plateau (oscillating or noisy correlation); use the "
+                            "cepstral value", AXES[a], AXES[a], kc, cut[a] * dt_fs, kp, cepe[3, a])
     return GreenKuboResult(
         time_fs=lags[keep] * dt_fs,
         running_W_mK=_to_tensor(running),
@@ -496,11 +611,12 @@ def green_kubo(j_conv, j_virial, *, volume_A3: float, temperature_K: float, dt_f
         frequency_THz=freq,
         spectrum_W_mK=0.5 * pref * mean_P[:, :3],
         spectrum_cepstral_W_mK=smooth,
-        temperature_K=float(temperature_K),
+        temperature_K=temperature,
         volume_A3=float(volume_A3),
         dt_fs=float(dt_fs),
         n_segments=n_seg,
         segment_length_fs=n * float(dt_fs),
+        run_temperature_K=() if run_scale is None else tuple(float(t) for t in np.atleast_1d(temperature_K)),
     )
 
 

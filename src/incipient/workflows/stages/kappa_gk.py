@@ -36,12 +36,13 @@ def run(ctx: StageContext) -> dict:
         jc = [c[0] for c in currents]
         jv = [c[1] for c in currents]
         dt, vol = currents[0][2], currents[0][3]
-        T_nve = float(np.mean([r["mean_temperature_nve_K"] for r in rs]))  # the temperature the currents belong to
+        T_runs = [float(r["mean_temperature_nve_K"]) for r in rs]  # the temperatures the currents belong to
+        T_nve = float(np.mean(T_runs))
         total_ps = sum(len(x) for x in jc) * dt / 1000
         n_seg = 1 if (len(rs) > 1 or total_ps < 40) else 4
         seg_ps = total_ps / (len(rs) * n_seg)
         fstar = max(5.0, 12.0 / seg_ps)  # keep >= ~12 frequencies below f* for the cepstral fit
-        res = green_kubo(jc, jv, volume_A3=vol, temperature_K=T_nve, dt_fs=dt, n_segments=n_seg, fstar_THz=fstar)
+        res = green_kubo(jc, jv, volume_A3=vol, temperature_K=T_runs if len(T_runs) > 1 else T_nve, dt_fs=dt, n_segments=n_seg, fstar_THz=fstar)
         res.save(ctx.path(f"gk_T{T:g}K.json"))
         figs.append(figure(ctx, res.plot(), f"gk_T{T:g}K.png",
                            f"Green-Kubo running integrals at {T:g} K (virial, convective, cross, total) with the cepstral estimate."))
