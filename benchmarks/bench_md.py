@@ -1,3 +1,4 @@
+
 """Benchmark: MD throughput vs bare force calls (overhead %), with and without the heat current.
 
 Run: ``python benchmarks/bench_md.py [--repeat 2 2 4] [--steps 200]``. Same process, same cell:
@@ -21,13 +22,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     args = p.parse_args()
 
+    from incipient.data import cscu2i3_mtp
+    from incipient.data.cscu2i3 import cscu2i3_supercell
     from incipient.md import run_md
     from incipient.potentials import MTP
-    from incipient.structures import cscu2i3_supercell
 
     atoms = cscu2i3_supercell(tuple(args.repeat))
     n = len(atoms)
-    calc = MTP()
+    calc = MTP(cscu2i3_mtp())
     rng = np.random.default_rng(0)
     pos0 = atoms.positions.copy()
     calc.evaluate(pos0, atoms.cell.array, atoms.pbc, atoms.numbers)  # compile
@@ -39,7 +41,7 @@ def main() -> None:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, hc in (("MD (NVE, frames every 10 steps)", 0), ("MD + heat current every step", 1)):
-            res = run_md(atoms, MTP(), Path(tmp) / f"b{hc}.h5md", temperature_K=300, timestep_fs=2.0, steps_nvt=0,
+            res = run_md(atoms, MTP(cscu2i3_mtp()), Path(tmp) / f"b{hc}.h5md", temperature_K=300, timestep_fs=2.0, steps_nvt=0,
                          steps_nve=args.steps, save_every=10, heat_current_every=hc, progress=False, resume=False)
             out[label] = res.wall_s
     print(f"CsCu2I3 {tuple(args.repeat)} supercell, {n} atoms, {args.steps} steps")

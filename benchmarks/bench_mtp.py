@@ -25,16 +25,16 @@ def main() -> None:
     from motep.io.mlip.mtp import read_mtp
 
     from incipient.data import cscu2i3_mtp
+    from incipient.data.cscu2i3 import cscu2i3_conventional
     from incipient.potentials import MTP
-    from incipient.structures import cscu2i3_conventional
 
     a = cscu2i3_conventional().repeat(tuple(args.repeat))
     rng = np.random.default_rng(0)
     a.positions += rng.normal(0, 0.05, a.positions.shape)
     n = len(a)
 
-    calc = MTP(backend="c")
-    calc_nb = MTP(backend="numba")
+    calc = MTP(cscu2i3_mtp(), backend="c")
+    calc_nb = MTP(cscu2i3_mtp(), backend="numba")
 
     def time_incipient(threads: int, calc=calc) -> tuple[float, dict]:
         numba.set_num_threads(threads)

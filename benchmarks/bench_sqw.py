@@ -50,14 +50,15 @@ def run(n_frames: int, window_size: int, window_step: int) -> None:
     import dynasor
 
     from incipient.md.trajectory import read_trajectory
-    from incipient.spectra import PAPER_PATHS, commensurate_path, sqw
+    from incipient.spectra import commensurate_path, sqw
+    from incipient.system import load_system
 
     logging.getLogger("dynasor").setLevel(logging.WARNING)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.traj"
         ref, cell = make_trajectory(path, n_frames, rng)
-        q = np.vstack([commensurate_path(a, b, ref, cell) for a, b in PAPER_PATHS.values()])
+        q = np.vstack([commensurate_path(a, b, ref, cell) for a, b in load_system("CsCu2I3").sqw_paths.values()])
         n_atoms = len(read_trajectory(path, timestep_fs=2.0).numbers)
         print(f"trajectory: {n_atoms} atoms x {n_frames} frames; {len(q)} Q points; "
               f"window_size {window_size}, window_step {window_step}")

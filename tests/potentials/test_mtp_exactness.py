@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from incipient.data import cscu2i3_mtp
+from incipient.data.cscu2i3 import cscu2i3_conventional
 from incipient.potentials import MTP
-from incipient.structures import cscu2i3_conventional
 
 
 def rattled(repeat, sigma=0.08, seed=0):
@@ -22,7 +22,7 @@ def rattled(repeat, sigma=0.08, seed=0):
 
 @pytest.fixture(scope="module")
 def calc():
-    return MTP()
+    return MTP(cscu2i3_mtp())
 
 
 def motep_calc():
@@ -38,7 +38,7 @@ def motep_calc():
 @pytest.mark.parametrize("backend", ["c", "numba"])
 @pytest.mark.parametrize("repeat", [(1, 1, 1), (2, 2, 2), (3, 4, 5)], ids=["24", "192", "1440"])
 def test_energy_forces_stress_match_motep(repeat, backend):
-    calc = MTP(backend=backend)
+    calc = MTP(cscu2i3_mtp(), backend=backend)
     a = rattled(repeat, seed=sum(repeat))
     ref = a.copy()
     ref.calc = motep_calc()
@@ -57,7 +57,7 @@ def test_c_kernel_is_built():
     from incipient.potentials import mtp_ckernel
 
     assert mtp_ckernel.available(), "the C MTP kernel was not built: install a C compiler and rerun pip install -e ."
-    assert MTP().backend == "c"
+    assert MTP(cscu2i3_mtp()).backend == "c"
 
 
 def test_c_numba_and_numpy_backends_agree():
@@ -65,7 +65,7 @@ def test_c_numba_and_numpy_backends_agree():
     del a[[0, 5, 17]]  # 93 atoms: a partial last block in both compiled kernels
     out = {}
     for backend in ("c", "numba", "numpy"):
-        calc = MTP(backend=backend)
+        calc = MTP(cscu2i3_mtp(), backend=backend)
         out[backend] = calc.evaluate(a.positions, a.cell.array, a.pbc, a.numbers)
     for backend in ("c", "numba"):
         for key in ("energies", "forces", "virials"):
@@ -77,7 +77,7 @@ def test_compiled_kernels_threads_give_the_same_result():
     from incipient.potentials.neighbors import neighbor_list
 
     a = rattled((2, 2, 2), seed=4)
-    calc = MTP(backend="c")
+    calc = MTP(cscu2i3_mtp(), backend="c")
     t = calc.tables
     types = calc.types_of(a.numbers)
     off, nbr, vec = neighbor_list(a.positions, a.cell.array, a.pbc, calc.model.cutoff_A)

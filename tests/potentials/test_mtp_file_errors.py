@@ -57,7 +57,7 @@ def test_bad_number_and_missing_file(tmp_path, text):
 def test_element_not_in_potential():
     from ase.build import bulk
 
-    calc = MTP()
+    calc = MTP(cscu2i3_mtp())
     a = bulk("Na", "bcc", a=4.2)
     a.calc = calc
     with pytest.raises(ValueError, match="no MTP type for element Na"):

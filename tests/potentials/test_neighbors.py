@@ -7,8 +7,8 @@ import pytest
 from ase.build import bulk
 from ase.neighborlist import primitive_neighbor_list
 
+from incipient.data.cscu2i3 import cscu2i3_conventional, cscu2i3_primitive
 from incipient.potentials.neighbors import neighbor_list, periodic_neighbor_list
-from incipient.structures import cscu2i3_conventional, cscu2i3_primitive
 
 
 def _pairs(offsets, nbr, vec):

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from incipient.md.trajectory import Trajectory
-from incipient.spectra import PAPER_PATHS, commensurate_path, sqw
+from incipient.spectra import commensurate_path, sqw
 from incipient.spectra.paths import check_commensurate
+
+# the paper's S(Q,w) paths in r.l.u. of the Cmcm cell (the CsCu2I3 system file's [sqw_paths])
+PAPER_PATHS = {"(7,7-K,0)": ((7.0, 7.0, 0.0), (7.0, 6.0, 0.0)),
+               "(H,4,0)": ((0.0, 4.0, 0.0), (1.0, 4.0, 0.0)),
+               "(0,8,-2+L)": ((0.0, 8.0, -2.0), (0.0, 8.0, -1.0))}
 
 
 def _random_walk_traj(rng, n=4, a=3.0, n_frames=80):

@@ -1,3 +1,5 @@
+from incipient.data import cscu2i3_mtp
+
 """3ph vs 3+4ph Wigner glue on CsCu2I3 (slow: short MD -> effective fc2 -> phono3py + 4ph).
 
 Checks that the 3ph part of ``wigner_3ph_4ph`` equals ``wigner_conductivity`` (independent
@@ -13,6 +15,7 @@ def test_wigner34_matches_phono3py_and_4ph_lowers_kappa_p(tmp_path):
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from incipient.data import cscu2i3_fc3, cscu2i3_fc4
+    from incipient.data.cscu2i3 import cscu2i3_primitive, cscu2i3_supercell
     from incipient.lattice.fit import fit_force_constants
     from incipient.lattice.phonons import make_phonopy
     from incipient.lattice.phonopy_io import (
@@ -22,12 +25,11 @@ def test_wigner34_matches_phono3py_and_4ph_lowers_kappa_p(tmp_path):
     )
     from incipient.md import read_trajectory, run_md
     from incipient.potentials import MTP
-    from incipient.structures import cscu2i3_primitive, cscu2i3_supercell
     from incipient.transport.wigner import wigner_conductivity
     from incipient.transport.wigner34 import wigner_3ph_4ph
 
     ideal = cscu2i3_supercell((2, 2, 4))
-    calc = MTP()
+    calc = MTP(cscu2i3_mtp())
     run_md(ideal, calc, tmp_path / "m.h5md", temperature_K=300, steps_nvt=300, steps_nve=600, save_every=20,
            progress=False)
     traj = read_trajectory(tmp_path / "m.h5md")
@@ -62,15 +64,15 @@ def test_wigner34_matches_phono3py_and_4ph_lowers_kappa_p(tmp_path):
 def test_cli_wigner34_runs_and_reports(tmp_path, capsys):
     """``incipient kappa wigner34`` end to end on a 2x2x2 mesh (0 K MTP fc2): JSON, PNG, table."""
     from incipient.cli.main import main
+    from incipient.data.cscu2i3 import cscu2i3_primitive
     from incipient.lattice.phonons import make_phonopy, set_displacement_forces
     from incipient.lattice.phonopy_io import write_fc2
     from incipient.potentials import MTP
-    from incipient.structures import cscu2i3_primitive
     from incipient.transport.wigner34 import Wigner34Result
 
     ph = make_phonopy(cscu2i3_primitive(), (3, 3, 3), symprec=1e-3)
     ph.generate_displacements(distance=0.01)
-    set_displacement_forces(ph, MTP())
+    set_displacement_forces(ph, MTP(cscu2i3_mtp()))
     ph.produce_force_constants()
     ph.symmetrize_force_constants()
     fc2 = write_fc2(tmp_path / "fc2.hdf5", ph.force_constants)

@@ -17,7 +17,11 @@ g_k = 2 dt * DFT_k of the mirrored, windowed VACF and every window equals 1 at t
   harmonic classical limit every mode carries kT, so this is the phonon DOS).
 
 Densities are per THz; ``frequency_meV`` is h nu. Without stored velocities, velocities are
-taken as central differences of the unwrapped positions (second order, edges one-sided).
+taken as central differences of the unwrapped positions (second order, edges one-sided). That
+fallback damps the spectrum by [sin(x)/x]^2 with x = 2 pi nu dt (-19 % at a quarter of the
+Nyquist frequency) and is noisy for sparsely stored frames, so it is never silent: it logs a warning
+unless asked for with ``finite_differences=True``, ``finite_differences=False`` makes it an
+error, and ``VdosResult.velocity_source`` records which velocities were used.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ class VdosResult(Result):
     total: (Nf,) states/THz, integral 3N; by_species: symbol -> (Nf,), integral 3 N_s;
     by_direction: symbol -> (3, Nf) for x, y, z (Cartesian), integral N_s each;
     vacf_time_fs: (L,) lags; vacf: symbol -> (3, L) normalised VACF per direction (1 at t=0);
-    counts: symbol -> N_s; timestep_fs, correlation_time_fs, window, mass_weighted.
+    counts: symbol -> N_s; timestep_fs, correlation_time_fs, window, mass_weighted;
+    velocity_source: 'stored' or 'finite differences' (of positions, see the module docstring).
     """
 
     frequency_THz: np.ndarray
@@ -56,6 +61,7 @@ class VdosResult(Result):
     correlation_time_fs: float = 0.0
     window: str = "hann"
     mass_weighted: bool = False
+    velocity_source: str = "stored"
 
     def integral(self, which: str = "total") -> float:
         """Trapezoid integral over frequency (THz) of ``total`` or of one species."""
@@ -121,7 +127,8 @@ def _spectrum(acf_norm: np.ndarray, dt_ps: float, window: str) -> tuple[np.ndarr
 
 
 def vdos(frames_or_path, *, timestep_fs: float | None = None, correlation_time_fs: float | None = None,
-         window: str = "hann", mass_weighted: bool = False, species=None) -> VdosResult:
+         window: str = "hann", mass_weighted: bool = False, species=None,
+         finite_differences: bool | None = None) -> VdosResult:
     """VACF DOS: total, per species and per species per Cartesian direction.
 
     Parameters
@@ -133,6 +140,10 @@ def vdos(frames_or_path, *, timestep_fs: float | None = None, correlation_time_f
     window : taper of the VACF before the FFT: 'hann' (default), 'gaussian' or 'none'.
     mass_weighted : total from the mass-weighted VACF (see module docstring).
     species : optional list of symbols to keep (default: all).
+    finite_differences : for a trajectory without stored velocities: ``None`` (default) uses
+        central differences of the positions and logs a warning, ``True`` uses them without a
+        warning (explicit opt-in), ``False`` raises ValueError. Ignored when velocities are
+        stored.
     """
     from ase.data import atomic_masses, chemical_symbols
 
@@ -143,9 +154,19 @@ def vdos(frames_or_path, *, timestep_fs: float | None = None, correlation_time_f
         raise ValueError(f"need at least 4 frames for a VACF, got {traj.n_frames}")
     dt_fs = float(traj.dt_fs)
     v = traj.velocities
+    source = "stored"
     if v is None:
-        log.info("no velocities stored: using central differences of positions")
+        if finite_differences is False:
+            raise ValueError("the trajectory stores no velocities and finite_differences=False; "
+                             "store velocities in the MD or allow finite differences of positions")
+        msg = ("the trajectory stores no velocities: using central differences of positions every %.3g fs "
+               "(spectrum damped by sinc^2(2 pi nu dt) at high frequency)")
+        if finite_differences:
+            log.info(msg, dt_fs)
+        else:
+            log.warning(msg + "; pass finite_differences=True to accept this", dt_fs)
         v = np.gradient(traj.positions, dt_fs, axis=0)
+        source = "finite differences"
     n_t = traj.n_frames
     if correlation_time_fs is None:
         n_lags = n_t // 2
@@ -194,4 +215,4 @@ def vdos(frames_or_path, *, timestep_fs: float | None = None, correlation_time_f
                       by_species=by_sp, by_direction=by_dir,
                       vacf_time_fs=dt_fs * np.arange(n_lags), vacf=vacfs, counts=counts,
                       timestep_fs=dt_fs, correlation_time_fs=dt_fs * (n_lags - 1),
-                      window=window, mass_weighted=mass_weighted)
+                      window=window, mass_weighted=mass_weighted, velocity_source=source)

@@ -2,11 +2,16 @@
 
 A thin layer over :func:`incipient.transport.green_kubo` and
 :func:`incipient.transport.green_kubo.read_heat_currents`; each file is one independent run.
+Numeric options and the ``--output`` / ``--plot`` locations are checked before any file is read.
 """
 
 from __future__ import annotations
 
 import json
+import math
+
+from incipient.cli._checks import numbers
+from incipient.errors import InputError
 
 
 def add_arguments(parser) -> None:
@@ -25,8 +30,29 @@ def add_arguments(parser) -> None:
     parser.add_argument("--plot", default=None, help="save the running-integral figure here")
 
 
+def check_arguments(args):
+    """Validate numbers and outputs; returns the cutoff (a method name or a time in fs)."""
+    from incipient.results import check_output_file
+
+    numbers(args, {"temperature_K": {}, "volume_A3": {"optional": True}, "n_segments": {"minimum": 1, "strict": False},
+                   "fstar_THz": {}, "max_lag_fs": {"optional": True}})
+    try:
+        cutoff = float(args.cutoff)
+    except ValueError:
+        cutoff = args.cutoff  # a method name, checked by green_kubo
+    else:
+        if not (math.isfinite(cutoff) and cutoff > 0):
+            raise InputError(f"--cutoff as a correlation time must be a finite number > 0 fs, got {args.cutoff}")
+    for opt in ("output", "plot"):
+        if getattr(args, opt, None):
+            check_output_file(getattr(args, opt), f"--{opt}")
+    return cutoff
+
+
 def run(args) -> int:
     from incipient.transport.green_kubo import green_kubo, read_heat_currents
+
+    cutoff = check_arguments(args)
 
     conv, vir, dts, vols = [], [], [], []
     for path in args.files:
@@ -38,10 +64,6 @@ def run(args) -> int:
     if any(abs(d - dts[0]) > 1e-9 * dts[0] for d in dts):
         raise ValueError(f"files have different heat-current time steps: {dts} fs")
     volume = args.volume_A3 if args.volume_A3 is not None else vols[0]
-    try:
-        cutoff = float(args.cutoff)
-    except ValueError:
-        cutoff = args.cutoff
     result = green_kubo(conv, vir, volume_A3=volume, temperature_K=args.temperature_K,
                         dt_fs=dts[0], n_segments=args.n_segments, cutoff=cutoff,
                         fstar_THz=args.fstar_THz, max_lag_fs=args.max_lag_fs)

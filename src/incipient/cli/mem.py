@@ -1,14 +1,19 @@
 """``incipient mem``: maximum-entropy electron density from a CIF with measured F^2.
 
 Thin layer over :func:`incipient.experiment.mem.mem_from_cif` and
-:mod:`incipient.experiment.profiles`.
+:mod:`incipient.experiment.profiles`. ``--grid-A``, ``--orders`` and ``--order-weights`` and
+the ``--output`` folder are checked before the (long) MEM iteration starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+
+from incipient.cli._checks import number
+from incipient.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +36,21 @@ def run(args: argparse.Namespace) -> int:
     from incipient.experiment.profiles import cu_channel_profiles
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    number(args.grid_A, "--grid-A")
     try:
         orders = tuple(int(x) for x in args.orders.split(","))
         weights = tuple(float(x) for x in args.order_weights.split(","))
     except ValueError as exc:
-        raise ValueError(f"--orders/--order-weights must be comma-separated numbers: {exc}") from exc
+        raise InputError(f"--orders/--order-weights must be comma-separated numbers: {exc}") from exc
+    if any(o < 1 for o in orders):
+        raise InputError(f"--orders must be integers >= 1, got {args.orders!r}")
+    if len(weights) != len(orders) or not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise InputError(f"--order-weights must be {len(orders)} finite numbers >= 0 (one per order, not all 0), "
+                         f"got {args.order_weights!r}")
+    if args.output is not None:
+        from incipient.results import check_output_dir
+
+        check_output_dir(args.output, "--output")
     res = mem_from_cif(args.cif, grid_A=args.grid_A, prior=args.prior, orders=orders,
                        order_weights=weights, refinement_sigma=not args.counting_sigma)
     model = read_cif_model(args.cif)

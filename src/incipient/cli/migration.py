@@ -1,12 +1,16 @@
 """``incipient migration``: MSD, diffusion coefficients and hop statistics of a trajectory as JSON.
 
-Thin layer over ``incipient.analysis.diffusion`` and ``incipient.analysis.hops``.
+Thin layer over ``incipient.analysis.diffusion`` and ``incipient.analysis.hops``. Numeric
+options and ``--output`` are checked before the trajectory is read.
 """
 
 from __future__ import annotations
 
 import json
 import math
+
+from incipient.cli._checks import numbers
+from incipient.errors import InputError
 
 
 def add_arguments(parser) -> None:
@@ -38,7 +42,21 @@ def _finite(obj):
     return obj
 
 
+def check_arguments(args) -> None:
+    """Every number finite and in range, the output writable (InputError / OutputError)."""
+    from incipient.results import check_output_file
+
+    numbers(args, {"timestep_fs": {"optional": True}, "fit_start_ps": {"optional": True, "strict": False},
+                   "fit_end_ps": {"optional": True}, "r_core": {"optional": True},
+                   "min_residence_fs": {"strict": False}, "phonon_period_ps": {"optional": True}})
+    if args.fit_start_ps is not None and args.fit_end_ps is not None and args.fit_end_ps <= args.fit_start_ps:
+        raise InputError(f"--fit-end-ps {args.fit_end_ps} must be larger than --fit-start-ps {args.fit_start_ps}")
+    if args.output:
+        check_output_file(args.output, "--output")
+
+
 def run(args) -> int:
+    check_arguments(args)
     from incipient.analysis.diffusion import diffusion
     from incipient.analysis.hops import detect_hops
     from incipient.md.trajectory import read_trajectory

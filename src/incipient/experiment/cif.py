@@ -13,6 +13,12 @@ Quirks of the published CsCu2I3 files handled here:
   ``<T>K`` file name when there is one (``CifModel.temperature_K``) and the CIF value otherwise;
 * the model is written in a non-standard origin (coordinates such as z = 1.25); the sixteen
   operations as written are used, never a re-derived standard setting.
+
+Truncated files: a loop cut inside a row (values not a multiple of the columns) is refused by
+gemmi; a reflection loop cut at a row boundary is caught when the CIF declares
+``_reflns_number_total`` (the number of reflections in the ``_refln_`` list) and the loop holds
+fewer. Both raise :class:`~incipient.errors.FileFormatError`. A file cut at a row boundary that
+declares no total cannot be told from a short list.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from incipient.errors import FileFormatError
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +150,8 @@ def _read_document(path: Path):
     try:
         return cif.read_string(text, 0)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable CIF: {exc}") from exc
+        hint = " (file truncated inside a loop?)" if "number of values in loop" in str(exc) else ""
+        raise FileFormatError(f"not a readable CIF{hint}: {exc}", source=path) from exc
 
 
 def _find_block(doc, tag: str, path: Path):
@@ -312,6 +321,18 @@ _REFLN_ALIASES = {
 }
 
 
+def _declared_reflection_count(block) -> int | None:
+    """``_reflns_number_total`` of the reflection block, None when absent or unknown."""
+    val = block.find_value("_reflns_number_total")
+    if val is None or val in ("?", "."):
+        return None
+    try:
+        count = _num(val)
+    except (ValueError, RuntimeError):
+        return None
+    return int(count) if np.isfinite(count) else None
+
+
 def read_reflections(path: str | Path) -> Reflections:
     """Read the ``_refln_`` loop: h k l, F^2 calc, F^2 meas, sigma(F^2) and the status flag.
 
@@ -327,11 +348,11 @@ def read_reflections(path: str | Path) -> Reflections:
             block = b
             break
     if block is None:
-        raise ValueError(f"{path}: no reflection loop (_refln_index_h ...) in any data block")
+        raise FileFormatError("no reflection loop (_refln_index_h ...) in any data block", source=path)
     cols = _loop_columns(block, "_refln_index_h")
     for tag in ("_refln_index_h", "_refln_index_k", "_refln_index_l"):
         if tag not in cols:
-            raise ValueError(f"{path}: reflection loop lacks {tag}; columns: {sorted(cols)}")
+            raise FileFormatError(f"reflection loop lacks {tag}; columns: {sorted(cols)}", source=path)
     found = {}
     for key, names in _REFLN_ALIASES.items():
         for name in names:
@@ -339,10 +360,19 @@ def read_reflections(path: str | Path) -> Reflections:
                 found[key] = name
                 break
     if "meas" not in found or "sigma" not in found:
-        raise ValueError(
-            f"{path}: unknown reflection columns {sorted(cols)}; need _refln_F_squared_meas and "
-            "_refln_F_squared_sigma (or _refln_F_meas and _refln_F_sigma)"
+        raise FileFormatError(
+            f"unknown reflection columns {sorted(cols)}; need _refln_F_squared_meas and "
+            "_refln_F_squared_sigma (or _refln_F_meas and _refln_F_sigma)", source=path
         )
+    n_rows = len(cols["_refln_index_h"])
+    declared = _declared_reflection_count(block)
+    if declared is not None and n_rows < declared:
+        raise FileFormatError(
+            f"the reflection loop holds {n_rows} reflections but _reflns_number_total declares {declared} "
+            "(file truncated?)", source=path)
+    if declared is not None and n_rows > declared:
+        log.warning("%s: the reflection loop holds %d reflections, more than _reflns_number_total = %d",
+                    path, n_rows, declared)
     hkl = np.array(
         [[int(round(_num(cols[f"_refln_index_{c}"][i]))) for c in "hkl"] for i in range(len(cols["_refln_index_h"]))],
         dtype=int,
@@ -363,7 +393,7 @@ def read_reflections(path: str | Path) -> Reflections:
         log.warning("%s: dropping %d reflections without a finite F^2 or sigma", path, int(bad.sum()))
     keep = ~bad
     if not keep.any():
-        raise ValueError(f"{path}: the reflection loop holds no usable reflection")
+        raise FileFormatError("the reflection loop holds no usable reflection", source=path)
     wa = wb = 0.0
     details = block.find_value("_refine_ls_weighting_details")
     if details:

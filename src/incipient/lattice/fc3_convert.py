@@ -101,11 +101,12 @@ def shengbte_fc3_to_phono3py(fc3: ShengBTEFC3, phono3py_obj, *, sum_rules: str =
     sc_cell, sc_frac = np.asarray(sc.cell), np.asarray(sc.scaled_positions)
     p2s = np.asarray(prim.p2s_map)
     i, j, k = fc3.atoms.T
-    s1 = p2s[i]
-    s2 = _supercell_index(prim_cart[j] + fc3.R2_A, sc_cell, sc_frac, tol_A)
-    s3 = _supercell_index(prim_cart[k] + fc3.R3_A, sc_cell, sc_frac, tol_A)
-    # atom 1 must be the primitive atom itself (home cell)
-    assert np.array_equal(s1, p2s[i])
+    # phono3py's supercell atom p2s[i] may sit at an image of primitive atom i (a unit cell with
+    # fractional positions outside [0, 1) is wrapped differently in the primitive and the
+    # supercell): place atoms 2 and 3 relative to where atom 1 actually is
+    shift = np.asarray(sc.positions)[p2s] - prim_cart  # (n_prim, 3) lattice vectors
+    s2 = _supercell_index(prim_cart[j] + fc3.R2_A + shift[i], sc_cell, sc_frac, tol_A)
+    s3 = _supercell_index(prim_cart[k] + fc3.R3_A + shift[i], sc_cell, sc_frac, tol_A)
     out = np.zeros((n_prim, n_sc, n_sc, 3, 3, 3))
     mask = np.zeros((n_prim, n_sc, n_sc), dtype="byte")
     flat = i * n_sc * n_sc + s2 * n_sc + s3

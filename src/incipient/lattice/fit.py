@@ -24,11 +24,64 @@ from typing import Any
 
 import numpy as np
 
+from incipient.errors import InputError
 from incipient.results import Result
 
-__all__ = ["FitResult", "compact_fc3_from_hiphive", "fit_force_constants", "to_phono3py_order"]
+__all__ = ["FitResult", "FcpFit", "check_fit_cutoffs", "choose_supercell", "compact_fc3_from_hiphive",
+           "fit_force_constants", "fit_potential", "max_fit_cutoff_A", "to_phono3py_order"]
 
 log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- cutoffs and cells
+def max_fit_cutoff_A(cell) -> float:
+    """Largest cluster cutoff a periodic cell allows: half its smallest perpendicular width (A).
+
+    hiPhive maps every cluster of the cluster space onto the snapshot supercell; a pair farther
+    apart than half the width would meet its own periodic image and land in two orbits.
+    """
+    from incipient.system import perpendicular_widths
+
+    return float(0.5 * perpendicular_widths(np.asarray(cell, dtype=float)).min())
+
+
+def check_fit_cutoffs(supercell_cell, cutoffs_A: Sequence[float], *, what: str = "snapshot supercell") -> None:
+    """Raise InputError unless every cutoff is positive and < half the smallest width of ``supercell_cell``.
+
+    ``cutoffs_A[k]`` is the cutoff of order k + 2 (fc2, fc3, fc4, ...). Cheap: call it before MD
+    runs with the MD supercell's cell (3x3 rows, A) and the fitting cutoffs.
+    """
+    cutoffs = list(cutoffs_A)
+    if not cutoffs:
+        raise InputError("no fitting cutoffs given (one per order: fc2, fc3, fc4)")
+    limit = max_fit_cutoff_A(supercell_cell)
+    for k, c in enumerate(cutoffs):
+        order = k + 2
+        try:
+            c = float(c)
+        except (TypeError, ValueError):
+            raise InputError(f"fc{order} cutoff {c!r} is not a number") from None
+        if not np.isfinite(c) or c <= 0:
+            raise InputError(f"fc{order} cutoff {c!r} A must be a positive number")
+        if c >= limit:
+            raise InputError(f"fc{order} cutoff {c:g} A (order {order}) is not below half the smallest perpendicular "
+                             f"width of the {what} ({limit:.3f} A): use a larger supercell or cutoffs < {limit:.3f} A")
+
+
+def choose_supercell(primitive, cutoff_A: float, *, margin_A: float = 0.1,
+                     min_width_A: float = 0.0) -> tuple[int, int, int]:
+    """Smallest diagonal repeat of ``primitive`` (ase.Atoms or 3x3 cell) at least 2*cutoff + margin wide.
+
+    Every pair within ``cutoff_A`` then has one nearest periodic image, so force constants with
+    that cutoff live in the supercell without aliasing. ``min_width_A`` is a floor on the width.
+    """
+    from incipient.system import repeat_for_width
+
+    cell = np.asarray(primitive.cell if hasattr(primitive, "cell") else primitive, dtype=float)
+    if not np.isfinite(cutoff_A) or cutoff_A <= 0:
+        raise InputError(f"cutoff {cutoff_A!r} A must be a positive number")
+    return repeat_for_width(cell, max(2.0 * float(cutoff_A) + float(margin_A), float(min_width_A)))
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +195,116 @@ def _as_snapshots(snapshots, ideal_supercell):
     return conv
 
 
+@dataclass(frozen=True, eq=False)
+class FcpFit:
+    """A hiPhive fit before any supercell is built: the potential and its honest errors.
+
+    fcp : hiPhive ForceConstantPotential; cluster_space : its ClusterSpace.
+    parameters : (n_parameters,) fitted symmetry-adapted parameters.
+    n_parameters_by_order : {order: n} independent parameters per order.
+    train_idx, test_idx : snapshot indices used to fit / held out.
+    rmse_*_eV_A, r2_test : force errors (NaN without test snapshots).
+    forces_test_ref_eV_A, forces_test_pred_eV_A : (n_test, N, 3) held-out forces, given / predicted.
+    """
+
+    fcp: Any
+    cluster_space: Any
+    parameters: np.ndarray
+    cutoffs_A: tuple[float, ...]
+    fit_method: str
+    n_parameters_by_order: dict
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    rmse_train_eV_A: float
+    rmse_test_eV_A: float
+    r2_test: float
+    force_std_eV_A: float
+    forces_test_ref_eV_A: np.ndarray
+    forces_test_pred_eV_A: np.ndarray
+
+    @property
+    def n_parameters(self) -> int:
+        return int(len(self.parameters))
+
+    @property
+    def orders(self) -> tuple[int, ...]:
+        return tuple(range(2, len(self.cutoffs_A) + 2))
+
+
+def _quiet_hiphive(verbose: bool):
+    import contextlib
+
+    import hiphive  # noqa: F401  (its import sets the 'hiphive' logger to INFO; do it first)
+
+    @contextlib.contextmanager
+    def ctx():
+        hlog = logging.getLogger("hiphive")
+        old = hlog.level
+        if not verbose:
+            hlog.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            hlog.setLevel(old)
+
+    return ctx()
+
+
+def fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[float], *,
+                  fit_method: str = "least-squares", test_fraction: float = 0.1,
+                  rng: np.random.Generator | int | None = 0, symprec: float = 1e-5, verbose: bool = False,
+                  **fit_kwargs) -> FcpFit:
+    """Fit a hiPhive ForceConstantPotential of orders 2..len(cutoffs_A)+1 to snapshots.
+
+    Checks the cutoffs against ``ideal_supercell`` (:func:`check_fit_cutoffs`) before any work.
+    Snapshots are held out whole (``test_fraction`` of them, chosen with ``rng``). Arguments as
+    :func:`fit_force_constants`; no supercell force constants are built here.
+    """
+    check_fit_cutoffs(np.asarray(ideal_supercell.cell), cutoffs_A)
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    cutoffs = [float(c) for c in cutoffs_A]
+    snaps = _as_snapshots(snapshots, ideal_supercell)
+    rng = np.random.default_rng(rng)
+    n_test = int(round(test_fraction * len(snaps)))
+    if len(snaps) - n_test < 1:
+        raise ValueError(f"{len(snaps)} snapshots leave none to fit with test_fraction={test_fraction}")
+    order = rng.permutation(len(snaps))
+    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    with _quiet_hiphive(verbose):
+        from hiphive import ClusterSpace, ForceConstantPotential, StructureContainer
+        from hiphive.utilities import prepare_structures
+        from trainstation import fit
+
+        cs = ClusterSpace(primitive, cutoffs, symprec=symprec)
+        structures = prepare_structures(snaps, ideal_supercell)
+        sc = StructureContainer(cs)
+        for s in structures:
+            sc.add_structure(s)
+        X_train, y_train = sc.get_fit_data(structures=list(train_idx))
+        log.info("hiPhive: %d parameters, %d training rows", cs.n_dofs, len(y_train))
+        res = fit(X_train, y_train, fit_method=fit_method, **fit_kwargs)
+        params = np.asarray(res["parameters"], dtype=float)
+        rmse_train = float(np.sqrt(np.mean((X_train @ params - y_train) ** 2)))
+        if n_test:
+            X_test, y_test = sc.get_fit_data(structures=list(test_idx))
+            resid = X_test @ params - y_test
+            rmse_test = float(np.sqrt(np.mean(resid**2)))
+            r2 = float(1.0 - np.sum(resid**2) / np.sum((y_test - y_test.mean()) ** 2))
+            f_ref = np.asarray(y_test, dtype=float).reshape(n_test, len(ideal_supercell), 3)
+            f_pred = np.asarray(X_test @ params, dtype=float).reshape(n_test, len(ideal_supercell), 3)
+        else:
+            rmse_test, r2 = float("nan"), float("nan")
+            f_ref = f_pred = np.zeros((0, len(ideal_supercell), 3))
+        fcp = ForceConstantPotential(cs, params)
+        by_order = {o: int(cs.get_n_dofs_by_order(o)) for o in range(2, len(cutoffs) + 2)}
+    return FcpFit(fcp=fcp, cluster_space=cs, parameters=params, cutoffs_A=tuple(cutoffs), fit_method=fit_method,
+                  n_parameters_by_order=by_order, train_idx=train_idx, test_idx=test_idx,
+                  rmse_train_eV_A=rmse_train, rmse_test_eV_A=rmse_test, r2_test=r2,
+                  force_std_eV_A=float(np.std(y_train)), forces_test_ref_eV_A=f_ref,
+                  forces_test_pred_eV_A=f_pred)
+
+
 def fit_force_constants(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[float] = (8.0, 6.0, 5.2), *,
                         fit_method: str = "least-squares", test_fraction: float = 0.1,
                         rng: np.random.Generator | int | None = 0, symprec: float = 1e-5,
@@ -154,79 +317,36 @@ def fit_force_constants(ideal_supercell, snapshots, primitive, cutoffs_A: Sequen
     snapshots : list of ase.Atoms with forces (e.g. MD frames) or ``(displacements, forces)``
         arrays of shape (n_snap, N, 3) in A and eV/A.
     primitive : ase.Atoms primitive cell (defines the cluster space and the compact fc3 layout).
-    cutoffs_A : cluster cutoffs for orders 2, 3, 4, ... (paper: 8, 6, 5.2 A).
+    cutoffs_A : cluster cutoffs for orders 2, 3, 4, ... (paper: 8, 6, 5.2 A); each must be below
+        half the smallest width of ``ideal_supercell`` (InputError before any work otherwise).
     fit_method : any trainstation method ('least-squares', 'ardr', 'rfe', 'lasso', ...).
     test_fraction : fraction of snapshots held out (chosen with ``rng``) for RMSE/R^2.
     verbose : keep hiPhive's INFO tables on stdout (off by default so CLI output stays JSON).
     fit_kwargs : passed to ``trainstation.fit``.
+
+    The force constants are evaluated on ``ideal_supercell`` itself (fc2 full, fc3 compact); for
+    files on a chosen phonopy supercell and ShengBTE fc3/fc4 use
+    :func:`incipient.lattice.effective.effective_force_constants`.
     """
-    import hiphive  # noqa: F401  (its import sets the 'hiphive' logger to INFO; do it first)
-
-    hlog = logging.getLogger("hiphive")
-    old_level = hlog.level
-    if not verbose:
-        hlog.setLevel(logging.WARNING)
-    try:
-        return _fit(ideal_supercell, snapshots, primitive, cutoffs_A, fit_method, test_fraction, rng, symprec,
-                    compute_fc3, fit_kwargs)
-    finally:
-        hlog.setLevel(old_level)
-
-
-def _fit(ideal_supercell, snapshots, primitive, cutoffs_A, fit_method, test_fraction, rng, symprec, compute_fc3,
-         fit_kwargs) -> FitResult:
-    from hiphive import ClusterSpace, ForceConstantPotential, StructureContainer
-    from hiphive.utilities import prepare_structures
-    from trainstation import fit
+    from phonopy.structure.cells import get_primitive
 
     from incipient.lattice.phonopy_io import ase_to_phonopy_atoms
 
-    cutoffs = [float(c) for c in cutoffs_A]
-    if not cutoffs or any(c <= 0 for c in cutoffs):
-        raise ValueError(f"cutoffs_A must be positive, got {cutoffs_A}")
-    if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
-    snaps = _as_snapshots(snapshots, ideal_supercell)
-    rng = np.random.default_rng(rng)
-    n_test = int(round(test_fraction * len(snaps)))
-    if len(snaps) - n_test < 1:
-        raise ValueError(f"{len(snaps)} snapshots leave none to fit with test_fraction={test_fraction}")
-    order = rng.permutation(len(snaps))
-    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
-
-    cs = ClusterSpace(primitive, cutoffs, symprec=symprec)
-    structures = prepare_structures(snaps, ideal_supercell)
-    sc = StructureContainer(cs)
-    for s in structures:
-        sc.add_structure(s)
-    X_train, y_train = sc.get_fit_data(structures=list(train_idx))
-    log.info("hiPhive: %d parameters, %d training rows", cs.n_dofs, len(y_train))
-    res = fit(X_train, y_train, fit_method=fit_method, **fit_kwargs)
-    params = np.asarray(res["parameters"])
-    rmse_train = float(np.sqrt(np.mean((X_train @ params - y_train) ** 2)))
-    if n_test:
-        X_test, y_test = sc.get_fit_data(structures=list(test_idx))
-        resid = X_test @ params - y_test
-        rmse_test = float(np.sqrt(np.mean(resid**2)))
-        r2 = float(1.0 - np.sum(resid**2) / np.sum((y_test - y_test.mean()) ** 2))
-    else:
-        rmse_test, r2 = float("nan"), float("nan")
-    fcp = ForceConstantPotential(cs, params)
-    fcs = fcp.get_force_constants(ideal_supercell)
+    f = fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A, fit_method=fit_method,
+                      test_fraction=test_fraction, rng=rng, symprec=symprec, verbose=verbose, **fit_kwargs)
+    with _quiet_hiphive(verbose):
+        fcs = f.fcp.get_force_constants(ideal_supercell)
     fc2 = fcs.get_fc_array(order=2)
-
     # p2s_map of the primitive atoms inside the ideal supercell, as phono3py would use it
-    from phonopy.structure.cells import get_primitive
-
     sc_ph = ase_to_phonopy_atoms(ideal_supercell)
     pmat = np.linalg.solve(np.array(ideal_supercell.cell).T, np.array(primitive.cell).T)
     prim_in_sc = get_primitive(sc_ph, pmat, symprec=1e-4)
     p2s = np.asarray(prim_in_sc.p2s_map, dtype=int)
-    fc3 = compact_fc3_from_hiphive(fcs, p2s) if (compute_fc3 and len(cutoffs) >= 2) else None
-    return FitResult(fc2=fc2, fc3=fc3, p2s_map=p2s, cutoffs_A=tuple(cutoffs), fit_method=fit_method,
-                     n_parameters=int(cs.n_dofs), n_snapshots_train=len(train_idx),
-                     n_snapshots_test=len(test_idx), rmse_train_eV_A=rmse_train, rmse_test_eV_A=rmse_test,
-                     r2_test=r2, fcp=fcp)
+    fc3 = compact_fc3_from_hiphive(fcs, p2s) if (compute_fc3 and len(f.cutoffs_A) >= 2) else None
+    return FitResult(fc2=fc2, fc3=fc3, p2s_map=p2s, cutoffs_A=f.cutoffs_A, fit_method=fit_method,
+                     n_parameters=f.n_parameters, n_snapshots_train=len(f.train_idx),
+                     n_snapshots_test=len(f.test_idx), rmse_train_eV_A=f.rmse_train_eV_A,
+                     rmse_test_eV_A=f.rmse_test_eV_A, r2_test=f.r2_test, fcp=f.fcp)
 
 
 def to_phono3py_order(result: FitResult, ideal_supercell, ph3) -> tuple[np.ndarray, np.ndarray | None]:

@@ -12,7 +12,7 @@ import logging
 
 import numpy as np
 
-__all__ = ["check_stability", "make_phono3py", "make_phonopy"]
+__all__ = ["as_phonopy", "check_stability", "make_phono3py", "make_phonopy", "set_displacement_forces"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,31 @@ def make_phonopy(primitive, supercell_matrix, fc2: np.ndarray | None = None, *, 
     return ph
 
 
+def as_phonopy(phonon):
+    """A Phonopy object with force constants: ``phonon`` itself, or one built from a Phono3py's fc2.
+
+    For a Phono3py object the Phonopy uses its unit cell, primitive matrix and *phonon*
+    supercell matrix (the fc2 supercell; phono3py leaves it None when it equals the fc3
+    supercell) and its fc2.
+    """
+    from phonopy import Phonopy
+
+    if isinstance(phonon, Phonopy):
+        return phonon
+    if not hasattr(phonon, "fc2") or not hasattr(phonon, "unitcell"):
+        raise TypeError(f"expected a Phonopy or Phono3py object, got {type(phonon).__name__}")
+    if phonon.fc2 is None:
+        raise ValueError("Phono3py object has no fc2")
+    psm = phonon.phonon_supercell_matrix
+    if psm is None:
+        psm = phonon.supercell_matrix
+    pm = phonon.primitive_matrix
+    ph = Phonopy(phonon.unitcell.copy(), supercell_matrix=psm, primitive_matrix=np.eye(3) if pm is None else pm,
+                 symprec=phonon.symmetry.tolerance)
+    ph.force_constants = np.ascontiguousarray(phonon.fc2)
+    return ph
+
+
 def check_stability(phonopy_obj, mesh=(8, 8, 8), *, tolerance_THz: float = -1e-2,
                     extra_qpoints=((0.0, 0.0, 0.0),)) -> list[tuple[np.ndarray, float]]:
     """List imaginary modes of a Phonopy (or Phono3py: its fc2 is used) object.
@@ -90,21 +115,7 @@ def check_stability(phonopy_obj, mesh=(8, 8, 8), *, tolerance_THz: float = -1e-2
     most unstable first. Acoustic modes near Gamma within the tolerance are not reported. An
     empty list means dynamically stable on that mesh; a warning is logged otherwise.
     """
-    from phonopy import Phonopy
-
-    ph = phonopy_obj
-    if not isinstance(ph, Phonopy):  # Phono3py: build a Phonopy from its phonon supercell + fc2
-        if ph.fc2 is None:
-            raise ValueError("Phono3py object has no fc2")
-        from phonopy.structure.atoms import PhonopyAtoms
-
-        unit = PhonopyAtoms(symbols=list(ph.unitcell.symbols), cell=ph.unitcell.cell,
-                            scaled_positions=ph.unitcell.scaled_positions, masses=ph.unitcell.masses)
-        pm = ph.primitive_matrix
-        ph2 = Phonopy(unit, supercell_matrix=ph.phonon_supercell_matrix,
-                      primitive_matrix=np.eye(3) if pm is None else pm)
-        ph2.force_constants = ph.fc2
-        ph = ph2
+    ph = as_phonopy(phonopy_obj)
     if ph.force_constants is None:
         raise ValueError("phonopy object has no force constants")
     mesh = np.asarray(mesh, dtype=int)

@@ -12,21 +12,103 @@ eV/A, ``stress`` (6,) eV/A^3 = (1/V) dE/d(strain) (ASE's sign convention, Voigt 
 xx yy zz yz xz xy), ``stresses`` (N, 6) eV/A^3 summing to ``stress``, and ``virials`` (N, 3, 3)
 eV: the centroid per-atom virial W_j = sum_i r_ij (x) dE_i/dr_j (r_ij = r_j - r_i), whose sum
 is V * stress and which gives the potential heat current J_pot = -sum_j W_j . v_j.
+
+Checks (cheap next to the kernel; each a one-line :mod:`incipient.errors` exception):
+
+* at construction: the species are known, distinct elements, as many as the file's types; when
+  the file declares its species (``# species: Cs Cu I`` comment) or is byte for byte the
+  potential of a built-in system (SHA-256 against the ``[potential]`` of each built-in system
+  file), a different order is an :class:`InputError`. A plain
+  MLIP-2 file does not store its species, so a wrong order cannot be detected there; see
+  :func:`plausibility_warnings` for the heuristic used by ``incipient relax`` and ``md``;
+* before every evaluation: finite positions and cell, a periodic cell of non-zero volume
+  (:class:`InputError`), then, over the neighbour pairs already built (O(pairs)), no two atoms
+  closer than ``min_pair_fraction`` (default 0.5) x the potential's ``min_dist``
+  (:class:`RunError` naming the pair and distance: far below the fitted range the MTP gives
+  meaningless energies, e.g. -6.6e5 eV for two atoms 0.3 A apart);
+* after it: energy and forces finite (:class:`RunError`).
+
+``todict()`` (ASE's calculator record, written into trajectories) gives the provenance: the
+potential file, its SHA-256, the species order and the backend.
 """
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
-from ase.data import atomic_numbers
+from ase.data import atomic_numbers, chemical_symbols
 
+from incipient.errors import InputError, RunError
 from incipient.potentials.mtp_file import MTPModel, read_mtp
 from incipient.potentials.mtp_tables import build_tables
-from incipient.potentials.neighbors import neighbor_list
+from incipient.potentials.neighbors import closest_pair, neighbor_list
 
 BACKENDS = ("auto", "c", "numba", "numpy")
+
+#: default of ``MTP(min_pair_fraction=...)``: pairs closer than this fraction of ``min_dist`` stop
+#: the evaluation (the Chebyshev basis is fitted on [min_dist, max_dist] only).
+MIN_PAIR_FRACTION = 0.5
+#: pairs closer than this (A) are refused whatever ``min_pair_fraction`` is: coincident atoms
+COINCIDENT_A = 1e-6
+
+#: Heuristic limits of :func:`plausibility_warnings` (a structure read from a file or built,
+#: evaluated with the right species order, stays far below them; for the built-in CsCu2I3 MTP
+#: every wrong order of Cs, Cu, I gives 9-25 eV/A on the built-in cell, and E > 0 for 4 of the 5).
+PLAUSIBLE_MAX_FORCE_EV_A = 5.0
+PLAUSIBLE_MAX_ENERGY_EV_ATOM = 0.0
+
+
+def plausibility_warnings(atoms, *, check_force: bool = True) -> list[str]:
+    """Heuristic warnings for a structure evaluated with ``atoms.calc`` (empty list: nothing found).
+
+    An MLIP-2 file does not store which element each type is, so a wrong species order goes
+    unnoticed by the file; its signature is an absurd energy and force on a sensible structure.
+    Flags a largest force component above :data:`PLAUSIBLE_MAX_FORCE_EV_A` (5 eV/A, when
+    ``check_force``) and an energy per atom above :data:`PLAUSIBLE_MAX_ENERGY_EV_ATOM` (0 eV: a
+    bound solid fitted to DFT total energies is negative). A heuristic: it cannot prove the order
+    right, and a far-from-equilibrium structure can trip it.
+    """
+    out = []
+    e = float(atoms.get_potential_energy()) / len(atoms)
+    hint = ("check that the species order matches the potential's types 0, 1, ... "
+            "(an MTP file does not store its species)")
+    if check_force:
+        fmax = float(np.abs(atoms.get_forces()).max())
+        if fmax > PLAUSIBLE_MAX_FORCE_EV_A:
+            out.append(f"largest force {fmax:.3g} eV/A exceeds {PLAUSIBLE_MAX_FORCE_EV_A:g} eV/A; {hint}")
+    if e > PLAUSIBLE_MAX_ENERGY_EV_ATOM:
+        out.append(f"energy {e:+.4g} eV/atom is above {PLAUSIBLE_MAX_ENERGY_EV_ATOM:g} eV/atom (unbound); {hint}")
+    return out
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _known_potentials() -> dict[str, tuple[str, ...]]:
+    """SHA-256 -> species order of the MTP files of the built-in systems (their system files)."""
+    import tomllib
+
+    from incipient.system import BUILTIN_DIR
+
+    out = {}
+    for f in BUILTIN_DIR.glob("*/system.toml"):
+        try:
+            pot = tomllib.loads(f.read_text()).get("potential", {})
+            if "mtp" in pot and "species" in pot:
+                out[_sha256(f.parent / pot["mtp"])] = tuple(pot["species"])
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return out
 
 
 def _voigt(m: np.ndarray) -> np.ndarray:
@@ -40,29 +122,51 @@ class MTP(Calculator):
 
     Parameters
     ----------
-    path : MLIP-2 ``.mtp`` file; ``None`` loads the CsCu2I3 potential of the paper.
-    species : chemical symbols (or atomic numbers) of MTP types 0, 1, 2, ... in order.
+    path : MLIP-2 ``.mtp`` file (a built-in system's: ``incipient.system.load_system(name).calculator()``).
+    species : chemical symbols (or atomic numbers) of MTP types 0, 1, 2, ... in order;
+        ``None``: the order the file declares (``# species:`` comment, or the built-in system
+        whose potential it is); required otherwise.
     backend : ``"auto"`` (C kernel if built, else numba), ``"c"``, ``"numba"`` or ``"numpy"``
         (reference).
+    min_pair_fraction : an evaluation with two atoms closer than this fraction of the
+        potential's ``min_dist`` raises :class:`~incipient.errors.RunError` (default 0.5; 0
+        keeps only the refusal of coincident atoms, closer than ``COINCIDENT_A`` = 1e-6 A).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses", "virials"]
 
-    def __init__(self, path: str | Path | None = None, species=("Cs", "Cu", "I"), backend: str = "auto", **kwargs):
+    def __init__(self, path: str | Path, species=None, backend: str = "auto", *,
+                 min_pair_fraction: float = MIN_PAIR_FRACTION, **kwargs):
         super().__init__(**kwargs)
         if path is None:
-            from incipient.data import cscu2i3_mtp
-
-            path = cscu2i3_mtp()
+            raise InputError("MTP: give the .mtp file (a built-in system's potential: "
+                             "incipient.system.load_system(name).calculator())")
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+            raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if not (np.isfinite(min_pair_fraction) and 0.0 <= min_pair_fraction < 1.0):
+            raise InputError(f"min_pair_fraction must be in [0, 1), got {min_pair_fraction!r}")
         self.model: MTPModel = read_mtp(path)
-        zs = [atomic_numbers[s] if isinstance(s, str) else int(s) for s in species]
+        self.sha256 = _sha256(path)
+        declared = self.model.species or _known_potentials().get(self.sha256)
+        if species is None:
+            if declared is None:
+                raise InputError("species is required: an MLIP-2 file does not store which element each type is "
+                                 "(give species=[...] in the order of types 0, 1, ...)", source=path)
+            species = declared
+        species = list(species)
+        zs = [self._atomic_number(s, path) for s in species]
         if len(zs) != self.model.species_count:
-            raise ValueError(
-                f"{path}: the potential has species_count = {self.model.species_count} but "
-                f"{len(zs)} species were given ({list(species)})"
-            )
+            raise InputError(
+                f"the potential has species_count = {self.model.species_count} but "
+                f"{len(zs)} species were given ({list(species)})", source=path)
+        if len(set(zs)) != len(zs):
+            raise InputError(f"species {[chemical_symbols[z] for z in zs]} name an element twice", source=path)
+        if declared is not None and [chemical_symbols[z] for z in zs] != list(declared):
+            raise InputError(
+                f"species order {' '.join(chemical_symbols[z] for z in zs)} does not match the order this "
+                f"potential was fitted with: {' '.join(declared)} (types 0, 1, ...)", source=path)
+        self.min_pair_fraction = float(min_pair_fraction)
+        self.min_pair_A = self.min_pair_fraction * self.model.min_dist_A
         self.species_numbers = np.array(zs)
         self._type_of = {z: k for k, z in enumerate(zs)}
         self.tables = build_tables(self.model)
@@ -77,21 +181,89 @@ class MTP(Calculator):
                 backend = "numba"
         self.backend = backend
 
+    @staticmethod
+    def _atomic_number(s, path) -> int:
+        if isinstance(s, str):
+            if s not in atomic_numbers or s == "X":
+                raise InputError(f"unknown element {s!r} in the species list", source=path)
+            return atomic_numbers[s]
+        z = int(s)
+        if not 1 <= z < len(chemical_symbols):
+            raise InputError(f"unknown atomic number {z} in the species list", source=path)
+        return z
+
+    @property
+    def species(self) -> tuple[str, ...]:
+        """Chemical symbols of MTP types 0, 1, ... as used by this calculator."""
+        return tuple(chemical_symbols[z] for z in self.species_numbers)
+
+    def todict(self) -> dict:
+        """Provenance (ASE's calculator record): potential file, SHA-256, species, backend."""
+        return {"potential": str(self.model.path), "sha256": self.sha256, "species": list(self.species),
+                "backend": self.backend, "min_pair_fraction": self.min_pair_fraction}
+
     def types_of(self, numbers) -> np.ndarray:
         try:
             return np.array([self._type_of[int(z)] for z in numbers], dtype=np.int64)
         except KeyError as exc:
-            from ase.data import chemical_symbols
-
-            raise ValueError(
-                f"{self.model.path}: no MTP type for element {chemical_symbols[exc.args[0]]}; "
-                f"the potential covers {[chemical_symbols[z] for z in self.species_numbers]}"
+            z = exc.args[0]
+            name = chemical_symbols[z] if 0 <= z < len(chemical_symbols) else f"Z={z}"
+            raise InputError(
+                f"no MTP type for element {name}; "
+                f"the potential covers {list(self.species)}", source=self.model.path
             ) from None
 
+    def check_geometry(self, positions, cell, pbc) -> None:
+        """InputError unless positions and cell are finite and periodic directions span a volume."""
+        positions = np.asarray(positions, dtype=float)
+        if positions.ndim != 2 or positions.shape[1] != 3:
+            raise InputError(f"positions must have shape (N, 3), got {positions.shape}")
+        if positions.shape[0] == 0:
+            raise InputError("the structure holds no atoms")
+        finite = np.isfinite(positions).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise InputError(f"atom {int(bad[0])} has a non-finite position {positions[bad[0]].tolist()}"
+                             + (f" ({bad.size} atoms in all)" if bad.size > 1 else ""))
+        cell = np.asarray(cell, dtype=float)
+        if cell.shape != (3, 3) or not np.isfinite(cell).all():
+            raise InputError(f"the cell is not a finite 3x3 matrix: {cell.tolist()}")
+        pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+        if pbc.any():
+            lengths = np.linalg.norm(cell, axis=1)
+            if np.any(lengths[pbc] <= 1e-6):
+                raise InputError(f"periodic cell vector {int(np.flatnonzero(pbc & (lengths <= 1e-6))[0])} has zero length "
+                                 f"(cell lengths {lengths.round(6).tolist()} A)")
+        if pbc.all():
+            vol = abs(float(np.linalg.det(cell)))
+            if vol <= 1e-9 * float(np.prod(lengths)):
+                raise InputError(f"the periodic cell is degenerate (volume {vol:.3g} A^3 for lengths "
+                                 f"{lengths.round(4).tolist()} A)")
+
+    def _check_pairs(self, offsets, nbr, vecs, numbers=None) -> None:
+        """RunError when two atoms are closer than ``min_pair_A`` or coincide (O(pairs), on the built list)."""
+        if vecs.shape[0] == 0:
+            return
+        p, d2 = closest_pair(vecs)
+        if d2 < max(self.min_pair_A, COINCIDENT_A) ** 2:
+            i = int(np.searchsorted(offsets, p, side="right") - 1)
+            j = int(nbr[p])
+            names = ("", "") if numbers is None else tuple(f" ({chemical_symbols[int(numbers[k])]})" for k in (i, j))
+            raise RunError(
+                f"atoms {i}{names[0]} and {j}{names[1]} are {np.sqrt(d2):.3g} A apart, below {self.min_pair_fraction:g} x "
+                f"min_dist = {self.min_pair_A:.3g} A of the potential {self.model.path}: the MTP is not "
+                "defined there (overlapping or coincident atoms?)")
+
     def evaluate(self, positions, cell, pbc, numbers, *, virials: bool = True):
-        """Raw evaluation: dict with energy, energies, forces and (optionally) virials (N, 3, 3)."""
+        """Raw evaluation: dict with energy, energies, forces and (optionally) virials (N, 3, 3).
+
+        Raises InputError for a non-finite or degenerate geometry and RunError for atoms closer
+        than ``min_pair_A`` or a non-finite result (see the module docstring).
+        """
         types = self.types_of(numbers)
+        self.check_geometry(positions, cell, pbc)
         offsets, nbr, vecs = neighbor_list(positions, cell, pbc, self.model.cutoff_A)
+        self._check_pairs(offsets, nbr, vecs, numbers)
         t = self.tables
         if self.backend == "c":
             import numba
@@ -137,7 +309,11 @@ class MTP(Calculator):
             W = np.zeros((len(types), 3, 3))
             if virials:
                 np.add.at(W, nbr, vecs[:, :, None] * G[:, None, :])
-        out = {"energies": E, "energy": float(E.sum()), "forces": F}
+        energy = float(E.sum())
+        if not (np.isfinite(energy) and np.isfinite(F).all()):
+            raise RunError(f"the MTP {self.model.path} gave a non-finite energy or forces "
+                           f"(E = {energy}); the structure or the potential file is unusable")
+        out = {"energies": E, "energy": energy, "forces": F}
         if virials:
             out["virials"] = W
         return out

@@ -104,5 +104,8 @@ def site_energies_and_gradients(t: MTPTables, offsets, nbr, vecs, types, n_threa
         cuts = np.linspace(0, nblocks, n_threads + 1).round().astype(int)
         status = list(_pool(n_threads).map(run, cuts[:-1], cuts[1:]))
     if any(s != 0 for s in status):
-        raise MemoryError("the C MTP kernel could not allocate its work arrays")
+        from incipient.errors import RunError
+
+        raise RunError(f"the C MTP kernel could not allocate its work arrays ({n} atoms, {nbr.shape[0]} pairs; "
+                       "out of memory?)")
     return E, G

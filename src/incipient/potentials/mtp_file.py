@@ -3,6 +3,16 @@
 Own code: the format is a small key = value text format (MLIP-2, Novikov et al. 2021) with
 brace lists; no maintained standalone parser exists outside the fitting packages. Every error
 names the file and the line.
+
+Checks beyond the syntax (each an :class:`MTPFormatError`, a
+:class:`~incipient.errors.FileFormatError`): every number finite (``1e999``, ``inf`` and ``nan``
+are rejected), ``0 <= min_dist < max_dist`` (the cutoff is ``max_dist``), every key and every
+``radial_coeffs`` block given once (a repeated key is an error, not "last one wins").
+
+Species: an MLIP-2 file does not say which element each type is. This reader accepts an
+optional comment line ``# species: Cs Cu I`` (symbols of types 0, 1, ... in order; other lines
+starting with ``#`` are ignored); when present it is stored in ``MTPModel.species`` and the
+calculator refuses a different species order.
 """
 
 from __future__ import annotations
@@ -12,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from incipient.errors import FileFormatError
 
 SUPPORTED_RADIAL_BASES = ("RBChebyshev",)
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -35,6 +47,8 @@ class MTPModel:
     species_coeffs : (S,) eV, constant site energy per type.
     moment_coeffs : (n_scalar,) eV, linear coefficients of the scalar moments.
     alpha_moments_count : total number of moments (basic + contracted).
+    species : chemical symbols of types 0..S-1 from a ``# species: ...`` comment, or ``None``
+        (the MLIP-2 format itself does not store them).
     """
 
     path: str
@@ -54,14 +68,15 @@ class MTPModel:
     alpha_moment_mapping: np.ndarray
     species_coeffs: np.ndarray
     moment_coeffs: np.ndarray
+    species: tuple[str, ...] | None = None
 
     @property
     def cutoff_A(self) -> float:
         return self.max_dist_A
 
 
-class MTPFormatError(ValueError):
-    """A malformed ``.mtp`` file; the message names the file and line."""
+class MTPFormatError(FileFormatError):
+    """A malformed ``.mtp`` file; the message names the file and line (a ValueError too)."""
 
 
 def _numbers(text: str) -> list[float]:
@@ -84,6 +99,8 @@ def read_mtp(path: str | Path) -> MTPModel:
 
     values: dict[str, tuple[int, str]] = {}
     radial: dict[tuple[int, int], tuple[int, list[list[float]]]] = {}
+    species: tuple[str, ...] | None = None
+    species_line = 0
     k = 1
     n = len(lines)
     while k < n:
@@ -92,13 +109,23 @@ def read_mtp(path: str | Path) -> MTPModel:
         k += 1
         if not line:
             continue
+        if line.startswith("#"):
+            m = re.fullmatch(r"#\s*species\s*[:=]\s*(.*)", line, flags=re.IGNORECASE)
+            if m:
+                if species is not None:
+                    raise err(k, f"duplicated species comment (first at line {species_line})")
+                species = tuple(m.group(1).replace(",", " ").split())
+                species_line = k
+            continue
         if line == "radial_coeffs":
             if "radial_funcs_count" not in values:
                 raise err(k, "radial_coeffs before radial_funcs_count")
             nfunc = int(values["radial_funcs_count"][1])
             while k < n and re.fullmatch(r"\d+-\d+", lines[k].strip()):
-                head = k + 1
+                head = k + 1  # 1-based line of the 'a-b' header; its rows follow
                 a, b = (int(x) for x in lines[k].strip().split("-"))
+                if (a, b) in radial:
+                    raise err(head, f"duplicated radial_coeffs block {a}-{b} (first at line {radial[(a, b)][0]})")
                 rows = []
                 k += 1
                 for _ in range(nfunc):
@@ -111,6 +138,8 @@ def read_mtp(path: str | Path) -> MTPModel:
         if "=" not in line:
             raise err(k, f"cannot parse {line[:60]!r} (expected 'key = value')")
         key, val = (s.strip() for s in line.split("=", 1))
+        if key in values:
+            raise err(k, f"duplicated key {key!r} (first at line {values[key][0]}); each key may appear once")
         values[key] = (k, val)
 
     required = [
@@ -123,19 +152,25 @@ def read_mtp(path: str | Path) -> MTPModel:
     if missing:
         raise err(n, f"missing {', '.join(missing)} (file truncated?)")
 
-    def get_int(key: str) -> int:
+    def get_int(key: str, minimum: int = 0) -> int:
         lineno, val = values[key]
         try:
-            return int(val)
+            out = int(val)
         except ValueError:
             raise err(lineno, f"{key} must be an integer, got {val!r}") from None
+        if out < minimum:
+            raise err(lineno, f"{key} must be >= {minimum}, got {out}")
+        return out
 
     def get_float(key: str) -> float:
         lineno, val = values[key]
         try:
-            return float(val)
+            out = float(val)
         except ValueError:
             raise err(lineno, f"{key} must be a number, got {val!r}") from None
+        if not np.isfinite(out):
+            raise err(lineno, f"{key} = {val} is not a finite number")
+        return out
 
     def get_list(key: str, count: int, width: int = 1) -> np.ndarray:
         lineno, val = values[key]
@@ -145,6 +180,9 @@ def read_mtp(path: str | Path) -> MTPModel:
         if len(nums) != count * width:
             raise err(lineno, f"{key}: expected {count * width} numbers, found {len(nums)}")
         arr = np.array(nums)
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise err(lineno, f"{key}: value {bad + 1} is not a finite number ({arr[bad]})")
         return arr.reshape(count, width) if width > 1 else arr
 
     rb_type = values["radial_basis_type"][1]
@@ -154,11 +192,27 @@ def read_mtp(path: str | Path) -> MTPModel:
     if version != "1.1.0":
         raise err(values["version"][0], f"unsupported MTP version {version!r} (expected 1.1.0)")
 
-    S = get_int("species_count")
-    if S < 1:
-        raise err(values["species_count"][0], "species_count must be >= 1")
-    nb = get_int("radial_basis_size")
-    nf = get_int("radial_funcs_count")
+    S = get_int("species_count", 1)
+    nb = get_int("radial_basis_size", 1)
+    nf = get_int("radial_funcs_count", 1)
+    min_dist, max_dist = get_float("min_dist"), get_float("max_dist")
+    if min_dist < 0:
+        raise err(values["min_dist"][0], f"min_dist = {min_dist} must be >= 0")
+    if max_dist <= min_dist:
+        raise err(values["max_dist"][0], f"max_dist = {max_dist} must be larger than min_dist = {min_dist} "
+                  "(max_dist is the cutoff radius)")
+    scaling = get_float("scaling")
+    if species is not None:
+        from ase.data import atomic_numbers
+
+        unknown = [x for x in species if x not in atomic_numbers or x == "X"]
+        if unknown:
+            raise err(species_line, f"species comment: unknown element {unknown[0]!r}")
+        if len(species) != S:
+            raise err(species_line, f"species comment lists {len(species)} elements {list(species)} "
+                      f"but species_count = {S}")
+        if len(set(species)) != len(species):
+            raise err(species_line, f"species comment lists an element twice: {list(species)}")
     coeffs = np.zeros((S, S, nf, nb))
     for a in range(S):
         for b in range(S):
@@ -167,14 +221,17 @@ def read_mtp(path: str | Path) -> MTPModel:
             head, rows = radial[(a, b)]
             for mu, row in enumerate(rows):
                 if len(row) != nb:
-                    raise err(head + mu, f"radial_coeffs {a}-{b}: row {mu} has {len(row)} values, expected radial_basis_size = {nb}")
+                    raise err(head + 1 + mu, f"radial_coeffs {a}-{b}: row {mu} has {len(row)} values, expected radial_basis_size = {nb}")
             coeffs[a, b] = rows
+            if not np.all(np.isfinite(coeffs[a, b])):
+                mu = int(np.flatnonzero(~np.isfinite(coeffs[a, b]).all(axis=1))[0])
+                raise err(head + 1 + mu, f"radial_coeffs {a}-{b}: row {mu} holds a non-finite number")
     extra = [key for key in radial if key[0] >= S or key[1] >= S]
     if extra:
-        head = radial[extra[0]][0] - 1
+        head = radial[extra[0]][0]
         raise err(head, f"radial_coeffs block {extra[0][0]}-{extra[0][1]} exceeds species_count = {S}")
 
-    n_mom = get_int("alpha_moments_count")
+    n_mom = get_int("alpha_moments_count", 1)
     n_basic = get_int("alpha_index_basic_count")
     basic = get_list("alpha_index_basic", n_basic, 4).astype(np.int64)
     n_times = get_int("alpha_index_times_count")
@@ -195,9 +252,9 @@ def read_mtp(path: str | Path) -> MTPModel:
 
     return MTPModel(
         path=str(path), version=version, potential_name=values.get("potential_name", (0, ""))[1],
-        species_count=S, scaling=get_float("scaling"), radial_basis_type=rb_type,
-        min_dist_A=get_float("min_dist"), max_dist_A=get_float("max_dist"), radial_basis_size=nb,
+        species_count=S, scaling=scaling, radial_basis_type=rb_type,
+        min_dist_A=min_dist, max_dist_A=max_dist, radial_basis_size=nb,
         radial_funcs_count=nf, radial_coeffs=coeffs, alpha_moments_count=n_mom,
         alpha_index_basic=basic, alpha_index_times=times, alpha_moment_mapping=mapping,
-        species_coeffs=species_coeffs, moment_coeffs=moment_coeffs,
+        species_coeffs=species_coeffs, moment_coeffs=moment_coeffs, species=species,
     )

@@ -4,12 +4,24 @@ Fully periodic cells: own numba cell list that writes the CSR arrays directly (m
 us/atom for CsCu2I3 at a 7 A cutoff against 5.4 us/atom for vesin plus sorting, which mattered
 once the MTP kernel became fast). Non-periodic systems: vesin (a maintained C++ cell list);
 partly periodic ones: ASE's neighbour list. All three are checked against each other in tests.
+
+All three list coincident atoms (distance 0) as pairs, only an atom's own zero-shift image is
+left out, so the caller sees overlapping atoms instead of a silently shorter list. The inputs
+(finite positions and cell, a cell of non-zero volume, a finite cutoff > 0) are checked before
+the compiled cell list runs: invalid values there would index outside its arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from incipient.errors import InputError
+
+#: upper bound on the number of bins of the cell list (wider bins are always correct; this
+#: keeps a huge, nearly empty cell from allocating billions of bins)
+_MAX_BINS_PER_ATOM = 8
+_MIN_MAX_BINS = 4096
 
 
 @njit(cache=True)
@@ -31,6 +43,19 @@ def _csr(i, j, D, n):
         vec[q, 1] = D[p, 1]
         vec[q, 2] = D[p, 2]
     return counts, nbr, vec
+
+
+@njit(cache=True)
+def closest_pair(vec):
+    """(index p, squared length) of the shortest row of ``vec`` (P, 3); (-1, inf) when empty."""
+    best = np.inf
+    at = -1
+    for p in range(vec.shape[0]):
+        d2 = vec[p, 0] * vec[p, 0] + vec[p, 1] * vec[p, 1] + vec[p, 2] * vec[p, 2]
+        if d2 < best:
+            best = d2
+            at = p
+    return at, best
 
 
 @njit(cache=True)
@@ -101,7 +126,8 @@ def _cell_list_csr(frac, cell, rc, ncell, kreach, cap):
                         vy = ps[k, 1] + oy
                         vz = ps[k, 2] + oz
                         d2 = vx * vx + vy * vy + vz * vz
-                        if d2 < rc2 and d2 > 1e-20:
+                        # every pair within the cutoff except the atom itself (zero shift)
+                        if d2 < rc2 and (order[k] != i or sx != 0 or sy != 0 or sz != 0):
                             if p < cap:
                                 nbr[p] = order[k]
                                 vec[p, 0] = vx
@@ -115,14 +141,21 @@ def _cell_list_csr(frac, cell, rc, ncell, kreach, cap):
 def periodic_neighbor_list(positions: np.ndarray, cell: np.ndarray, cutoff_A: float):
     """(offsets, neighbours, vectors) for a fully periodic cell by the numba cell list."""
     cell = np.ascontiguousarray(cell, dtype=np.float64)
+    _check_inputs(positions, cell, cutoff_A)
     vol = abs(np.linalg.det(cell))
-    if vol < 1e-12:
-        raise ValueError("periodic neighbour list needs a cell of non-zero volume")
+    if not vol >= 1e-12:
+        raise InputError(f"periodic neighbour list needs a cell of non-zero volume (volume {vol:.3g} A^3)")
     frac = np.asarray(positions, dtype=np.float64) @ np.linalg.inv(cell)
     frac -= np.floor(frac)
     frac[frac >= 1.0] = 0.0
+    if not np.isfinite(frac).all():
+        raise InputError("fractional positions are not finite (cell too ill-conditioned?)")
     widths = np.array([vol / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
     ncell = np.maximum(1, np.floor(widths / cutoff_A)).astype(np.int64)
+    max_bins = max(_MIN_MAX_BINS, _MAX_BINS_PER_ATOM * frac.shape[0])
+    while int(np.prod(ncell)) > max_bins:
+        k = int(np.argmax(ncell))
+        ncell[k] = max(1, ncell[k] // 2)
     kreach = np.ceil(cutoff_A * ncell / widths - 1e-12).astype(np.int64)
     n = frac.shape[0]
     cap = int(1.3 * n * (n / vol) * 4.19 * cutoff_A**3) + 64 * n
@@ -131,6 +164,16 @@ def periodic_neighbor_list(positions: np.ndarray, cell: np.ndarray, cutoff_A: fl
         if off[-1] <= cap:
             return off, nbr[: off[-1]], vec[: off[-1]]
         cap = int(off[-1])
+
+
+def _check_inputs(positions, cell, cutoff_A) -> None:
+    """InputError for values that would make the compiled cell list read out of bounds."""
+    if not (np.isfinite(cutoff_A) and cutoff_A > 0):
+        raise InputError(f"neighbour-list cutoff must be a finite number > 0, got {cutoff_A!r}")
+    if not np.isfinite(positions).all():
+        raise InputError("neighbour list: positions are not all finite (NaN or inf)")
+    if not np.isfinite(cell).all():
+        raise InputError("neighbour list: the cell is not finite (NaN or inf)")
 
 
 def neighbor_list(positions: np.ndarray, cell: np.ndarray, pbc, cutoff_A: float):
@@ -142,7 +185,8 @@ def neighbor_list(positions: np.ndarray, cell: np.ndarray, pbc, cutoff_A: float)
     n = positions.shape[0]
     pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     if pbc.all():
-        return periodic_neighbor_list(positions, cell, cutoff_A)
+        return periodic_neighbor_list(positions, cell, cutoff_A)  # checks its inputs
+    _check_inputs(positions, np.asarray(cell, dtype=np.float64), cutoff_A)
     if not pbc.any():
         from vesin import NeighborList
 

@@ -17,14 +17,23 @@ are in weight^2 (electrons^2 for X-rays, fm^2 for neutrons) per primitive cell:
 hbar/(2 M omega) is expressed in A^2 so Q.u is dimensionless. The relation to phonopy's
 ``DynamicStructureFactor`` (m^2/J with b in A) is I = h * 1e32 * S_phonopy (tested).
 The map ``sqe`` places each mode as a Gaussian of ``fwhm_meV`` (per meV) on ``energy_meV``.
+
+User yaml files are opened with :func:`load_phonopy`, never with ``phonopy.load(path)``
+directly: phonopy parses yaml with PyYAML's full loader, which runs tags such as
+``!!python/object/apply:os.system``. The bytes are first parsed with ``yaml.safe_load`` (plain
+data only; anything it rejects is refused, naming the file) and only those checked bytes are
+handed to phonopy.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from incipient.errors import FileFormatError
 from incipient.results import Result
 from incipient.spectra.form_factors import species_weights
 from incipient.spectra.paths import path_distance, rlu_to_cartesian
@@ -45,6 +54,68 @@ def bose(freq_THz, temperature_K: float) -> np.ndarray:
         return np.zeros_like(e)
     with np.errstate(over="ignore", divide="ignore"):
         return 1.0 / np.expm1(e / (kB_eV_K * temperature_K))
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed for .gz / .xz / .lzma / .bz2 (as phonopy allows)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gz":
+            import gzip
+
+            return gzip.decompress(path.read_bytes())
+        if suffix in (".xz", ".lzma"):
+            import lzma
+
+            return lzma.decompress(path.read_bytes())
+        if suffix == ".bz2":
+            import bz2
+
+            return bz2.decompress(path.read_bytes())
+        return path.read_bytes()
+    except OSError:
+        raise
+    except Exception as exc:  # a corrupt archive (gzip.BadGzipFile is an OSError; lzma.LZMAError is not)
+        raise FileFormatError(f"cannot decompress ({type(exc).__name__}: {exc})", source=path) from exc
+
+
+def safe_yaml(path) -> tuple[object, bytes]:
+    """(data, bytes) of a yaml file parsed with ``yaml.safe_load``; FileFormatError naming the
+    file for any YAML that is not plain data (Python object tags, unknown tags, bad syntax)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    raw = _read_bytes(path)
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise FileFormatError(f"refused: not plain YAML data{where}: {problem}; a phonopy yaml needs no "
+                              "tags that construct Python objects", source=path) from None
+    return data, raw
+
+
+def load_phonopy(path, **kwargs):
+    """``phonopy.load`` of a phonopy yaml file that cannot execute code (see module docstring).
+
+    ``kwargs`` go to ``phonopy.load`` (e.g. ``force_constants_filename``). Raises
+    FileFormatError naming the file for unsafe or unreadable yaml, or a yaml without a
+    crystal structure.
+    """
+    import phonopy
+
+    path = Path(path)
+    data, raw = safe_yaml(path)
+    if not isinstance(data, dict) or not any(k in data for k in ("unit_cell", "primitive_cell", "supercell")):
+        raise FileFormatError("not a phonopy yaml file (no unit_cell, primitive_cell or supercell)", source=path)
+    try:
+        return phonopy.load(io.BytesIO(raw), **kwargs)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise FileFormatError(f"not a usable phonopy yaml ({type(exc).__name__}: {exc})", source=path) from exc
 
 
 def make_phonopy(unitcell, supercell_matrix, fc2, primitive_matrix=None):
@@ -134,8 +205,10 @@ def harmonic_sqe(phonon, q_rlu, *, temperature_K: float, reference_cell=None, we
         phonon = make_phonopy(*phonon)
     if phonon.force_constants is None:
         raise ValueError("the Phonopy object has no force constants set")
-    if temperature_K < 0:
-        raise ValueError(f"temperature_K must be >= 0, got {temperature_K}")
+    if not (np.isfinite(temperature_K) and temperature_K >= 0):
+        raise ValueError(f"temperature_K must be a finite number >= 0, got {temperature_K}")
+    if not (np.isfinite(fwhm_meV) and fwhm_meV > 0):
+        raise ValueError(f"fwhm_meV must be a finite number > 0, got {fwhm_meV}")
     ref = np.asarray(phonon.unitcell.cell if reference_cell is None else reference_cell, float)
     q_rlu = np.atleast_2d(np.asarray(q_rlu, dtype=float))
     q_cart = rlu_to_cartesian(q_rlu, ref)

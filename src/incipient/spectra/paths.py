@@ -1,27 +1,29 @@
-"""Reciprocal-space paths in r.l.u. of a reference (conventional) cell and supercell commensurability.
+"""Reciprocal-space paths in r.l.u. of a reference cell: supercell commensurability and default S(Q,w) paths.
 
-Own code (a few lines of integer arithmetic). A periodic MD supercell with lattice vectors
+Own code (a few lines of integer arithmetic; the Brillouin-zone special points are ASE's). A periodic MD supercell with lattice vectors
 ``A_sup`` (rows) only carries density waves with ``Q . a_sup_i / (2 pi)`` integer, so S(Q,w)
 from MD exists only on that grid: for an ``n1 x n2 x n3`` supercell of the reference cell the
 allowed Q are the multiples of (1/n1, 1/n2, 1/n3) r.l.u. (the paper's 10x10x10 cell gives a
 0.1 r.l.u. grid). Q is given in reciprocal-lattice units h of ``reference_cell`` and
 ``Q_cart = 2 pi h @ inv(reference_cell).T`` (1/A).
+
+Paths are arguments, never built in: a system file holds its paths under ``[sqw_paths]``, and
+:func:`default_sqw_paths` derives straight segments from any cell when it has none: from
+Gamma (or a Bragg point G) to the zone-boundary special points of ASE's ``bandpath`` that the
+MD supercell can resolve with at least three Q points.
 """
 
 from __future__ import annotations
 
+import logging
 from math import gcd
 
 import numpy as np
 
-# The paper's S(Q,w) paths (section 2.2, methods) in r.l.u. of the conventional Cmcm cell
-# (x,y,z = a,b,c): Gamma at the start, running to the next zone boundary of the C-centred lattice.
-PAPER_PATHS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
-    "(7,7-K,0)": ((7.0, 7.0, 0.0), (7.0, 6.0, 0.0)),
-    "(H,4,0)": ((0.0, 4.0, 0.0), (1.0, 4.0, 0.0)),
-    "(0,8,-2+L)": ((0.0, 8.0, -2.0), (0.0, 8.0, -1.0)),
-}
+__all__ = ["SqwPaths", "check_commensurate", "commensurate_path", "default_sqw_paths", "path_distance",
+           "rlu_to_cartesian", "special_points_rlu", "supercell_integers"]
 
+log = logging.getLogger(__name__)
 
 def rlu_to_cartesian(q_rlu, reference_cell) -> np.ndarray:
     """Q in r.l.u. of ``reference_cell`` (rows = lattice vectors, A) -> Cartesian 1/A (with 2 pi)."""
@@ -71,3 +73,128 @@ def path_distance(q_rlu, reference_cell) -> np.ndarray:
     """Cumulative Cartesian distance (1/A) along a list of Q points (x axis of dispersion maps)."""
     qc = rlu_to_cartesian(q_rlu, reference_cell)
     return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(qc, axis=0), axis=1))])
+
+
+# ----------------------------------------------------------------------------- default paths
+class SqwPaths(dict):
+    """``{name: (start_rlu, end_rlu)}`` with ``notes``: one line per special point left out, and why."""
+
+    def __init__(self, paths=(), notes=()):
+        super().__init__(paths)
+        self.notes = list(notes)
+
+
+def _cell_array(cell) -> np.ndarray:
+    c = np.asarray(cell.cell if hasattr(cell, "cell") else cell, dtype=float)
+    if c.shape != (3, 3) or abs(np.linalg.det(c)) < 1e-12:
+        raise ValueError(f"expected a 3x3 cell with non-zero volume, got shape {c.shape}")
+    return c
+
+
+def _zone_cell(reference_cell, primitive_cell) -> np.ndarray | None:
+    """The cell whose Brillouin zone is meant: ``primitive_cell``, or the primitive cell found from
+    an ase.Atoms ``reference_cell`` (phonopy), or None (use the reference cell's own zone)."""
+    if primitive_cell is not None:
+        return _cell_array(primitive_cell)
+    if hasattr(reference_cell, "get_scaled_positions"):
+        from incipient.system import find_primitive
+
+        return _cell_array(find_primitive(reference_cell)[0].cell)
+    return None
+
+
+def special_points_rlu(reference_cell, primitive_cell=None) -> dict[str, np.ndarray]:
+    """ASE's Brillouin-zone special points in r.l.u. of ``reference_cell``, in ASE's path order.
+
+    The zone is that of ``primitive_cell`` when given (the true zone of a centred lattice whose
+    ``reference_cell`` is conventional), else of ``reference_cell``. ``reference_cell`` may be an
+    ase.Atoms: then the primitive cell is found with phonopy when ``primitive_cell`` is None.
+    """
+    from ase.cell import Cell
+
+    ref = _cell_array(reference_cell)
+    bz = _zone_cell(reference_cell, primitive_cell)
+    bz = ref if bz is None else bz
+    bp = Cell(bz).bandpath(npoints=0)
+    labels = []
+    for lab in _split_labels(bp.path) + list(bp.special_points):
+        if lab not in labels:
+            labels.append(lab)
+    conv = np.linalg.inv(bz).T @ ref.T  # k (r.l.u. of bz) -> h (r.l.u. of ref)
+    return {k: np.asarray(bp.special_points[k], float) @ conv for k in labels}
+
+
+def _split_labels(path: str) -> list[str]:
+    """'GXSYGZ,X1A1' -> ['G', 'X', 'S', 'Y', 'G', 'Z', 'X1', 'A1'] (ASE's label syntax)."""
+    out = []
+    for ch in path:
+        if ch == ",":
+            continue
+        if ch.isdigit() and out:
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def _fmt(v) -> str:
+    return "(" + ",".join(f"{x:.4g}" if abs(x - round(x)) > 1e-9 else str(int(round(x))) for x in v) + ")"
+
+
+def default_sqw_paths(reference_cell, supercell_cell, n_paths: int = 3, *, primitive_cell=None,
+                      bragg_rlu=(0.0, 0.0, 0.0), min_points: int = 3) -> SqwPaths:
+    """Straight S(Q,w) paths from ``bragg_rlu`` to zone-boundary special points the MD supercell resolves.
+
+    reference_cell : the cell whose r.l.u. the paths use (the study cell; rows, A; or ase.Atoms,
+        whose primitive cell then defines the zone). supercell_cell : the MD supercell (rows, A).
+    primitive_cell : the cell whose Brillouin zone gives the special points (default: found from
+        an Atoms ``reference_cell``, else ``reference_cell`` itself).
+    bragg_rlu : start point G (r.l.u. of ``reference_cell``), a reciprocal-lattice vector of the
+        zone's lattice; Gamma by default. A strong Bragg reflection shows the acoustic branches.
+    Returns up to ``n_paths`` paths ``{"G-X": (start, end), ...}`` (r.l.u. tuples), axis-aligned
+    special points first, each with >= ``min_points`` commensurate Q points
+    (:func:`commensurate_path`). ``.notes`` says why each other special point was left out.
+    """
+    ref = _cell_array(reference_cell)
+    sup = _cell_array(supercell_cell)
+    g = np.asarray(bragg_rlu, dtype=float).reshape(3)
+    bz = _zone_cell(reference_cell, primitive_cell)
+    pts = special_points_rlu(ref, bz)
+    if bz is not None:
+        k = g @ np.linalg.inv(ref).T @ bz.T
+        if np.abs(k - np.rint(k)).max() > 1e-6:
+            raise ValueError(f"bragg_rlu {_fmt(g)} is not a reciprocal-lattice vector of the primitive lattice "
+                             f"(reduced coordinates {np.round(k, 4).tolist()})")
+    start_name = "G" if not g.any() else _fmt(g)
+    rep = np.linalg.solve(ref.T, sup.T).T  # supercell rows in units of the reference rows
+    grid = (f" (it allows Q on a {_fmt(1.0 / np.abs(np.diag(rep)))} r.l.u. grid)"
+            if np.allclose(rep, np.diag(np.diag(rep)), atol=1e-6) else "")
+    notes: list[str] = []
+    candidates = []
+    for idx, (lab, h) in enumerate(pts.items()):
+        if lab == "G" or np.abs(h).max() < 1e-9:
+            continue
+        nnz = int(np.sum(np.abs(h) > 1e-9))
+        candidates.append((nnz, idx, lab, h))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    out = {}
+    for _, _, lab, h in candidates:
+        name = f"{start_name}-{lab}"
+        end = g + h
+        if len(out) >= n_paths:
+            break
+        try:
+            q = commensurate_path(g, end, ref, sup)
+        except ValueError:
+            notes.append(f"{name}: end point {_fmt(end)} r.l.u. is not commensurate with the MD supercell{grid}")
+            continue
+        if len(q) < min_points:
+            notes.append(f"{name}: the MD supercell allows only {len(q)} Q points on {_fmt(g)} -> {_fmt(end)} "
+                         f"(at least {min_points} needed)")
+            continue
+        out[name] = (tuple(float(x) + 0.0 for x in g), tuple(float(round(x, 12)) + 0.0 for x in end))
+    if not out:
+        notes.append("no special point gives a path with enough commensurate Q points: use a larger MD supercell")
+    for n in notes:
+        log.info("S(Q,w) path %s", n)
+    return SqwPaths(out, notes)

@@ -1,11 +1,5 @@
-"""Crystal structures: built-in CsCu2I3 cells, file readers, relaxation."""
+"""Crystal structures: file readers (CIF, POSCAR, extxyz, ShengBTE CONTROL, ...) and relaxation."""
 
-from incipient.structures.builtin import (
-    cscu2i3_conventional,
-    cscu2i3_experimental,
-    cscu2i3_primitive,
-    cscu2i3_supercell,
-)
 from incipient.structures.io import read_structure
 
-__all__ = ["cscu2i3_conventional", "cscu2i3_experimental", "cscu2i3_primitive", "cscu2i3_supercell", "read_structure"]
+__all__ = ["read_structure"]

@@ -15,19 +15,15 @@ def supports(system, config) -> str | None:
     return None
 
 
-def _paths(ctx: StageContext, reference_cell, md_cell) -> tuple[dict, list[str]]:
-    """The system's S(Q,w) paths, else paths derived from the cell; with notes on what was left out."""
-    from incipient.spectra import paths as qpaths
+def _paths(ctx: StageContext, md_cell) -> tuple[dict, list[str]]:
+    """The system's S(Q,w) paths, else paths from Gamma to the zone-boundary special points of its
+    primitive cell that the MD supercell resolves; with notes on what was left out."""
+    from incipient.spectra.paths import default_sqw_paths
 
     if ctx.system.sqw_paths:
         return dict(ctx.system.sqw_paths), []
-    derive = getattr(qpaths, "default_sqw_paths", None)
-    if derive is None:
-        return {}, ["no S(Q,w) paths: the system file has no [sqw_paths]"]
-    out = derive(reference_cell, md_cell, n_paths=MAX_PATHS)
-    if isinstance(out, tuple):
-        return out
-    return out, []
+    out = default_sqw_paths(ctx.system.structure, md_cell, n_paths=MAX_PATHS)
+    return dict(out), list(out.notes)
 
 
 def run(ctx: StageContext) -> dict:
@@ -55,7 +51,7 @@ def run(ctx: StageContext) -> dict:
         if g is not None and band.sum() >= 3:
             dos[f"{T:g}K"] = {"mobile_peak_meV_xyz": [float(f[band][np.argmax(c[band])]) for c in g]}
         e_top = 1.15 * float(f[d.total > 0.01 * d.total.max()].max())  # top of the phonon band, meV
-        paths, why = _paths(ctx, ref_cell, traj.cell)
+        paths, why = _paths(ctx, traj.cell)
         notes += why
         window = max(20, min(400, traj.n_frames // 3))
         for name, (start, end) in paths.items():
