@@ -5,6 +5,7 @@ import pytest
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 
+from incipient.data import cscu2i3_mtp
 from incipient.md import MDBlowUpError, read_trajectory, run_md
 
 
@@ -92,11 +93,11 @@ def test_blow_up_is_detected_and_frames_kept(tmp_path):
 
 
 def test_mtp_nve_conserves_energy(tmp_path):
+    from incipient.data.cscu2i3 import cscu2i3_conventional
     from incipient.potentials import MTP
-    from incipient.structures import cscu2i3_conventional
 
     a = cscu2i3_conventional()
-    r = run_md(a, MTP(), tmp_path / "m.h5md", temperature_K=300, timestep_fs=2.0, steps_nvt=50,
+    r = run_md(a, MTP(cscu2i3_mtp()), tmp_path / "m.h5md", temperature_K=300, timestep_fs=2.0, steps_nvt=50,
                steps_nve=150, save_every=1, progress=False, tau_fs=20)
     nve = r.phase == 1
     # 2 fs steps: energy fluctuates but does not drift; bound the spread (meV/atom)
@@ -112,13 +113,13 @@ def test_heat_current_is_time_derivative_of_energy_moment(tmp_path):
     """
     import h5py
 
+    from incipient.data.cscu2i3 import cscu2i3_conventional
     from incipient.potentials import MTP
-    from incipient.structures import cscu2i3_conventional
 
     a = cscu2i3_conventional()
     a.pbc = False
     a.center(vacuum=10.0)
-    calc = MTP()
+    calc = MTP(cscu2i3_mtp())
     out = tmp_path / "cluster.h5md"
     run_md(a, calc, out, temperature_K=600, timestep_fs=0.05, steps_nvt=0, steps_nve=30, save_every=1,
            heat_current_every=1, progress=False, seed=1)

@@ -1,6 +1,20 @@
-"""Molecular dynamics: NVT/NVE velocity Verlet with checkpoints, heat current, H5MD trajectories."""
+"""Molecular dynamics: NVT/NVE velocity Verlet with checkpoints, heat current, crash-safe H5MD trajectories."""
 
-from incipient.md.dynamics import MDBlowUpError, MDResult, run_md
-from incipient.md.trajectory import H5MDWriter, Trajectory, read_trajectory
+from incipient.md.dynamics import (
+    CheckpointMismatchError,
+    MDBlowUpError,
+    MDResult,
+    VelocityVerlet,
+    run_md,
+)
+from incipient.md.trajectory import (
+    H5MDWriter,
+    Trajectory,
+    check_trajectory,
+    read_box,
+    read_series,
+    read_trajectory,
+)
 
-__all__ = ["H5MDWriter", "MDBlowUpError", "MDResult", "Trajectory", "read_trajectory", "run_md"]
+__all__ = ["CheckpointMismatchError", "H5MDWriter", "MDBlowUpError", "MDResult", "Trajectory", "VelocityVerlet",
+           "check_trajectory", "read_box", "read_series", "read_trajectory", "run_md"]

@@ -627,44 +627,33 @@ VIRIAL_NAME = "heat_current_virial_eV_A_fs"
 
 
 def read_heat_currents(path) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """(j_conv, j_virial, dt_fs, volume_A3) from an H5MD file written by ``H5MDWriter``.
+    """(j_conv, j_virial, dt_fs, volume_A3) from an H5MD trajectory written by ``run_md``.
 
-    Reads ``/observables/heat_current_conv_eV_A_fs/value`` and
-    ``/observables/heat_current_virial_eV_A_fs/value`` ((T, 3) each, eV*A/fs), the time step from
-    their ``time`` datasets (fs) and the volume from ``/particles/all/box/edges``.
+    Reads ``/observables/heat_current_conv_eV_A_fs`` and ``/observables/heat_current_virial_eV_A_fs``
+    ((T, 3) each, eV*A/fs), the time step from their times (fs) and the volume from the box, through
+    :func:`incipient.md.trajectory.read_series` (a finished file, or the segments of a running or
+    killed MD).
     """
-    from pathlib import Path
+    from incipient.md.trajectory import MissingSeriesError, read_box, read_series
 
-    import h5py
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such H5MD file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5/H5MD file ({exc})") from exc
-    with f:
-        out = []
-        for name in (CONV_NAME, VIRIAL_NAME):
-            key = f"observables/{name}/value"
-            if key not in f:
-                raise ValueError(f"{path}: no /{key} (heat currents not recorded)")
-            v = f[key][()]
-            if v.ndim != 2 or v.shape[1] != 3:
-                raise ValueError(f"{path}: /{key} has shape {v.shape}, expected (T, 3)")
-            out.append(v)
-        time = f[f"observables/{VIRIAL_NAME}/time"][()]
-        if len(time) < 2:
-            raise ValueError(f"{path}: fewer than 2 heat-current samples")
-        dts = np.diff(time)
-        if not np.allclose(dts, dts[0], rtol=1e-6):
-            raise ValueError(f"{path}: heat currents are not evenly spaced in time")
-        if "particles/all/box/edges" not in f:
-            raise ValueError(f"{path}: no /particles/all/box/edges; pass the volume explicitly")
-        cell = f["particles/all/box/edges"][()]
-        cell = np.diag(cell) if cell.ndim == 1 else cell
-        volume = float(abs(np.linalg.det(cell)))
+    out = []
+    for name in (CONV_NAME, VIRIAL_NAME):
+        try:
+            series = read_series(path, name)
+        except MissingSeriesError:
+            raise ValueError(f"{path}: no /observables/{name} (heat currents not recorded)") from None
+        v = np.asarray(series.value)
+        if v.ndim != 2 or v.shape[1] != 3:
+            raise ValueError(f"{path}: /observables/{name} has shape {v.shape}, expected (T, 3)")
+        out.append(v)
+    time = np.asarray(series.time)
+    if len(time) < 2:
+        raise ValueError(f"{path}: fewer than 2 heat-current samples")
+    dts = np.diff(time)
+    if not np.allclose(dts, dts[0], rtol=1e-6):
+        raise ValueError(f"{path}: heat currents are not evenly spaced in time")
+    cell, _, _ = read_box(path)
+    volume = float(abs(np.linalg.det(cell)))
     if out[0].shape != out[1].shape:
         raise ValueError(f"{path}: conv {out[0].shape} and virial {out[1].shape} series differ in length")
     return out[0], out[1], float(dts[0]), volume

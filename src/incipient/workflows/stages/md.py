@@ -83,12 +83,9 @@ def run(ctx: StageContext) -> dict:
 
 
 def _check_readable(runs) -> None:
-    """Every trajectory reads back to its last frame before the stage is marked done."""
-    from incipient.md import trajectory
+    """Every frame of every trajectory reads back (FileFormatError naming the file and the first
+    bad frame otherwise) before the stage is marked done."""
+    from incipient.md.trajectory import check_trajectory
 
-    check = getattr(trajectory, "check_trajectory", None)
     for r in runs:
-        if check is not None:
-            check(r["trajectory"])
-        else:
-            trajectory.read_trajectory(r["trajectory"]).positions[-1]  # noqa: B018 - reads the last frame
+        check_trajectory(r["trajectory"])
