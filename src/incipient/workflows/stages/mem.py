@@ -21,7 +21,12 @@ def supports(system, config) -> str | None:
 def run(ctx: StageContext) -> dict:
     from incipient.experiment.cif import read_structure_from_cif
     from incipient.experiment.mem import mem_from_cif
-    from incipient.experiment.profiles import channel_profiles, mobile_paths, plot_channel_profiles, plot_plane_section
+    from incipient.experiment.profiles import (
+        channel_profiles,
+        mobile_paths,
+        plot_channel_profiles,
+        plot_plane_section,
+    )
 
     c = ctx.config.mem
     system = ctx.system
