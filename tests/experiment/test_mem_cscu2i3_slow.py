@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from incipient.experiment.cif import read_cif_model
+from incipient.experiment.cif import read_structure_from_cif
 from incipient.experiment.mem import mem_from_cif
-from incipient.experiment.profiles import cu_channel_profiles
+from incipient.experiment.profiles import channel_profiles, mobile_paths
+from incipient.system import load_system
 
 CIF_DIR = Path(__file__).resolve().parents[2] / "src" / "incipient" / "data" / "CsCu2I3" / "cif"
 
@@ -18,7 +19,8 @@ def test_cu_channel_opens_with_temperature():
     for T in (200, 300, 400, 500):  # 100 K needs ~10 min of L-BFGS (see docs/mem.md)
         res = mem_from_cif(CIF_DIR / f"{T}K.cif", grid_A=0.1)
         assert res.converged and res.constraint <= 0
-        prof = cu_channel_profiles(res.density_e_A3, res.lattice, read_cif_model(CIF_DIR / f"{T}K.cif"))
+        paths = mobile_paths(read_structure_from_cif(CIF_DIR / f"{T}K.cif"), "Cu", load_system("CsCu2I3").pathway_names)
+        prof = channel_profiles(res.density_e_A3, res.lattice, paths, "Cu", T)
         i = prof.paths.index("MID")
         mid.append(prof.min_to_peak[i])
         ridge.append(prof.bottleneck_to_peak[i])

@@ -1,4 +1,4 @@
-"""Cu-Cu paths, line profiles and sections of a density; the ``incipient mem`` command."""
+"""Site-to-site paths of the mobile ion, line profiles and sections of a density; ``incipient mem``."""
 
 import json
 from pathlib import Path
@@ -6,30 +6,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from incipient.experiment.cif import read_cif_model
+from incipient.experiment.cif import read_cif_model, read_structure_from_cif
 from incipient.experiment.profiles import (
-    CuChannelProfile,
-    cu_channel_profiles,
-    cu_paths,
+    ChannelProfile,
+    channel_profiles,
     line_profile,
     local_peak,
-    section_010,
+    mobile_paths,
 )
+from incipient.system import load_system
 
 CIF_DIR = Path(__file__).resolve().parents[2] / "src" / "incipient" / "data" / "CsCu2I3" / "cif"
 
 
-def test_cu_paths_lengths_100K():
+def _paths(T):
+    return mobile_paths(read_structure_from_cif(CIF_DIR / f"{T}K.cif"), "Cu", load_system("CsCu2I3").pathway_names)
+
+
+def test_mobile_paths_lengths_100K():
+    """The site graph's x, z, MID hops from one Cu of the measured 100 K cell: the Cu at
+    (x_Cu, 1/2, 0) of Cmcm gives x = (1 - 2 x_Cu) a, z = c / 2 and MID = their hypotenuse."""
     model = read_cif_model(CIF_DIR / "100K.cif")
     a, _, c = model.cell[:3]
-    xcu = 1 - model.sites[3].fract[0]  # CIF writes Cu at x = 0.3532 -> path starts at 1 - 0.6468
-    paths = cu_paths(model)
-    lengths = {k: np.linalg.norm((e - s) * np.array(model.cell[:3])) for k, (s, e) in paths.items()}
-    x_cu = paths["x"][0][0]
-    assert x_cu == pytest.approx(min(xcu, 1 - xcu))
-    assert lengths["x"] == pytest.approx((1 - 2 * x_cu) * a)  # 3.077 A
-    assert lengths["z"] == pytest.approx(c / 2)  # 3.031 A
-    assert lengths["MID"] == pytest.approx(np.hypot(lengths["x"], lengths["z"]))
+    xcu = model.sites[3].fract[0]  # CIF writes Cu at x = 0.3532
+    x_cu = min(xcu, 1 - xcu)
+    paths = _paths(100)
+    assert sorted(paths) == ["MID", "x", "z"]
+    lengths = {k: np.linalg.norm((e - s) @ model.lattice) for k, (s, e) in paths.items()}
+    assert lengths["x"] == pytest.approx((1 - 2 * x_cu) * a, rel=1e-6)  # 3.077 A
+    assert lengths["z"] == pytest.approx(c / 2, rel=1e-6)  # 3.031 A
+    assert lengths["MID"] == pytest.approx(np.hypot(lengths["x"], lengths["z"]), rel=1e-6)
+    starts = {tuple(np.round(s, 6)) for s, _ in paths.values()}
+    assert len(starts) == 1  # all from one site
 
 
 def test_profile_of_gaussian_pair_matches_analytic():
@@ -55,26 +63,26 @@ def test_profile_of_gaussian_pair_matches_analytic():
     assert dist[-1] == pytest.approx(np.hypot(2.4, 1.5))
     assert prof == pytest.approx(exact, abs=0.02)  # trilinear on a 0.1 A grid
     assert local_peak(grid, lat, centres[0]) == pytest.approx(1.0, abs=1e-3)
-    assert section_010(grid, 0.5) == pytest.approx(grid[:, 20, :])
 
 
 def test_channel_profile_roundtrip(tmp_path):
     model = read_cif_model(CIF_DIR / "500K.cif")
     rng = np.random.default_rng(0)
     rho = 1.0 + rng.random((40, 50, 24))
-    prof = cu_channel_profiles(rho, model.lattice, model)
-    assert prof.paths == ("x", "z", "MID")
+    paths = _paths(500)
+    prof = channel_profiles(rho, model.lattice, paths, "Cu", model.temperature_K)
+    assert set(prof.paths) == {"x", "z", "MID"}
     assert np.all(prof.min_to_peak <= 1.0) and prof.temperature_K == 500.0
-    back = CuChannelProfile.load(prof.save(tmp_path / "p.json"))
+    back = ChannelProfile.load(prof.save(tmp_path / "p.json"))
     assert np.array_equal(back.profile, prof.profile)
     assert np.all(prof.bottleneck_to_peak >= prof.min_to_peak - 1e-12)  # best path >= straight line
     import matplotlib
 
     matplotlib.use("Agg")
-    from incipient.experiment.profiles import plot_profiles, plot_section
+    from incipient.experiment.profiles import plot_plane_section, plot_profiles
 
-    assert plot_profiles([prof, back]).axes[0].get_legend() is not None
-    assert len(plot_section(rho, model.lattice, model).axes) == 2  # map + colour bar
+    assert plot_profiles([prof, back], "MID").axes[0].get_legend() is not None
+    assert len(plot_plane_section(rho, model.lattice, paths, "Cu").axes) == 2  # map + colour bar
     assert prof.plot("x").axes[0].get_yscale() == "log"
     import matplotlib.pyplot as plt
 
@@ -90,6 +98,6 @@ def test_cli_mem_coarse(tmp_path, capsys):
     assert summary["converged"] and summary["constraint"] <= 0
     assert summary["R"] < 0.08
     assert set(summary["min_to_peak"]) == {"x", "z", "MID"}
-    for name in ("mem_500K.ccp4", "mem_500K_section010.png", "mem_500K_MID.png", "mem_500K_profiles.json"):
+    for name in ("mem_500K.ccp4", "mem_500K_section.png", "mem_500K_profiles.png", "mem_500K_profiles.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads(capsys.readouterr().out)["grid_shape"] == summary["grid_shape"]

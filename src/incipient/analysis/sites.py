@@ -39,7 +39,7 @@ remaining classes are named ``"P1", "P2", ...`` in order of length (``shell_summ
 ``pathway_summary`` state the lengths). A move between two sites that are not neighbours
 (farther apart than the cutoff) is ``"other"``.
 
-For CsCu2I3 (Cmcm, x, y, z = a, b, c) the names x = [1, 0, 0], z = [0, 0, 1], MID = [1, 0, 1]
+For the built-in Cmcm system (x, y, z = a, b, c) the names x = [1, 0, 0], z = [0, 0, 1], MID = [1, 0, 1]
 give per Cu 1 x neighbour at 2.61 A (across the double chain), 2 z neighbours at 3.03 A (c/2,
 along the chain) and 2 MID neighbours at 4.00 A (the diagonal in the (010) plane): the same
 classes, edge by edge, as the former fixed angle rule (tested).
@@ -377,7 +377,7 @@ def _tetrahedral_interstitials(atoms, anion: str, bond_A: float, tolerance: floa
 
 def nearest_other_element(atoms, species: str, r_max_A: float = 6.0) -> str:
     """The element (other than ``species``) most often nearest to a ``species`` atom: the anion
-    of the mobile ion's coordination polyhedron (I for Cu in CsCu2I3, O for Li in Li2O)."""
+    of the mobile ion's coordination polyhedron (the halide around a Cu in a copper halide, O for Li in Li2O)."""
     from ase.neighborlist import neighbor_list
 
     symbols = np.array(atoms.get_chemical_symbols())

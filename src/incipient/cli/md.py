@@ -16,7 +16,7 @@ from incipient.cli._checks import positive
 from incipient.cli._system import add_system_arguments, structure_and_calculator
 from incipient.errors import InputError
 
-DEFAULT_WIDTH_A = 30.0  # default MD cell width (the paper's 3x3x5 CsCu2I3 cell)
+DEFAULT_WIDTH_A = 30.0  # default MD cell width (the paper's 3x3x5 cell of the built-in system)
 
 
 def add_arguments(p) -> None:

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--order-weights", default="0.5,0.5", help="relative weights lambda_n")
     parser.add_argument("--counting-sigma", action="store_true",
                         help="use sigma(F^2) of the CIF alone, not the refinement weighting")
+    parser.add_argument("--species", help="mobile ion whose site-to-site paths are profiled (default: the system's)")
+    parser.add_argument("--system", help="built-in system name or system file giving the mobile species and pathway "
+                                         "names (default: the built-in default system)")
     parser.add_argument("--output", type=Path, default=None,
                         help="folder for the CCP4 map, section/profile PNGs and JSON summaries")
 
@@ -31,9 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from incipient.experiment.cif import read_cif_model
+    from incipient.experiment.cif import read_cif_model, read_structure_from_cif
     from incipient.experiment.mem import mem_from_cif
-    from incipient.experiment.profiles import cu_channel_profiles
+    from incipient.experiment.profiles import channel_profiles, mobile_paths
+    from incipient.system import load_system
+    from incipient.workflows.config import DEFAULT_SYSTEM
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     number(args.grid_A, "--grid-A")
@@ -51,38 +56,40 @@ def run(args: argparse.Namespace) -> int:
         from incipient.results import check_output_dir
 
         check_output_dir(args.output, "--output")
+    system = load_system(args.system or DEFAULT_SYSTEM)
+    species = args.species or system.mobile_species
+    structure = read_structure_from_cif(args.cif)
+    if species not in structure.get_chemical_symbols():
+        raise InputError(f"{args.cif}: no {species} in the structure; give --species")
+    paths = mobile_paths(structure, species, system.pathway_names or None)
     res = mem_from_cif(args.cif, grid_A=args.grid_A, prior=args.prior, orders=orders,
                        order_weights=weights, refinement_sigma=not args.counting_sigma)
     model = read_cif_model(args.cif)
     summary = {"cif": str(args.cif), "temperature_K": model.temperature_K, **res.summary()}
-    try:
-        prof = cu_channel_profiles(res.density_e_A3, res.lattice, model)
-        summary["cu_peak_e_A3"] = prof.peak_e_A3
-        summary["min_to_peak"] = dict(zip(prof.paths, prof.min_to_peak.tolist(), strict=True))
-    except ValueError:
-        prof = None
+    prof = channel_profiles(res.density_e_A3, res.lattice, paths, species, model.temperature_K)
+    summary["peak_e_A3"] = prof.peak_e_A3
+    summary["min_to_peak"] = dict(zip(prof.paths, prof.min_to_peak.tolist(), strict=True))
+    summary["ridge_to_peak"] = dict(zip(prof.paths, prof.bottleneck_to_peak.tolist(), strict=True))
     if args.output is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from incipient.experiment.profiles import plot_section
+        from incipient.experiment.profiles import plot_plane_section
         from incipient.results import atomic_write_text
 
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         stem = Path(args.cif).stem
         res.write_ccp4(out / f"mem_{stem}.ccp4")
-        fig = plot_section(res.density_e_A3, res.lattice, model if prof else None,
-                           title=f"{stem}: (010) section through Cu")
-        fig.savefig(out / f"mem_{stem}_section010.png", dpi=90)
+        fig = plot_plane_section(res.density_e_A3, res.lattice, paths, species, title=f"{stem}: section through {species}")
+        fig.savefig(out / f"mem_{stem}_section.png", dpi=90)
         plt.close(fig)
-        if prof is not None:
-            prof.save(out / f"mem_{stem}_profiles.json")
-            fig = prof.plot("MID")
-            fig.savefig(out / f"mem_{stem}_MID.png", dpi=90)
-            plt.close(fig)
+        prof.save(out / f"mem_{stem}_profiles.json")
+        fig = prof.plot()
+        fig.savefig(out / f"mem_{stem}_profiles.png", dpi=90)
+        plt.close(fig)
         atomic_write_text(out / f"mem_{stem}_summary.json", json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     return 0 if res.converged else 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent
+DEFAULT_SYSTEM = "CsCu2I3"  # the built-in system a study or command without a system runs on
 CSCU2I3_DIR = DATA_DIR / "CsCu2I3"
 
 

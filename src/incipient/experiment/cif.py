@@ -5,7 +5,7 @@ the rest (collecting the Jana anharmonic loops, expanding sites with the CIF's o
 building an ASE ``Atoms``) is own code because no library reads Jana's ``_jana_atom_site_ADP_C_*``
 Gram-Charlier tensors.
 
-Quirks of the published CsCu2I3 files handled here:
+Quirks of published Jana2020 files handled here (all seen in the built-in system's CIFs):
 
 * ``200K.cif`` has no ``data_`` header (a block named after the file is prepended);
 * ``100K.cif`` repeats the ``_Jana_m40_file`` text field (read with gemmi's duplicate check off);

@@ -203,7 +203,7 @@ def prepare_mem_data(
     factor without anomalous dispersion (real in a centrosymmetric group: the MEM density is the
     f0 electron density), F_anom the one with f' + i f'' (what the data contain), k the scale
     that matches |F_anom|^2 to the CIF's F^2_calc on the weaker half of the data (Jana wrote F^2
-    on the absolute scale: k = 1.000 +- 0.002 for the CsCu2I3 files) and y = F2_calc / (k
+    on the absolute scale: k = 1.000 +- 0.002 for the built-in system's files) and y = F2_calc / (k
     |F_anom|^2) in [0.2, 1] the refined extinction. sigma(F) = sigma(F^2) / (sqrt(F^2 + s) +
     sqrt(F^2)) (= s/2F for strong, sqrt(s) for null reflections), with the same factors. Negative
     F^2_meas give F_obs = 0. ``include_unobserved=False`` drops the '<' reflections.

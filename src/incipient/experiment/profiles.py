@@ -6,23 +6,11 @@ For any crystal, :func:`mobile_paths` takes the paths from the site graph of the
 in the CIF's structure (``incipient.analysis.sites.find_sites``): from the first site, the
 shortest hop of every pathway class; :func:`channel_profiles` samples the density along them
 and :func:`plot_plane_section` draws the plane through the site spanned by the two shortest.
-The functions below named ``cu_*`` are the original CsCu2I3 definitions, kept for the tests
-that check the generic paths against them.
-
-Path definitions (CsCu2I3, Cmcm as written in the Jana CIFs, Cu on 8e at (x_Cu, 1/2, 0)): the Cu
-atoms of one Cu2I3 double chain lie in the (010) plane y = 1/2 at x = x_Cu, 1 - x_Cu and
-z = 0, 1/2, forming a rectangle of edge-sharing CuI4 tetrahedra. From the Cu at (x_Cu, 1/2, 0):
-
-* ``x``   to (1 - x_Cu, 1/2, 0)   -- across the chain, [100] (3.08-3.23 A, 100-500 K);
-* ``z``   to (x_Cu, 1/2, 1/2)     -- along the chain, [001] (c/2 = 3.03-3.08 A);
-* ``MID`` to (1 - x_Cu, 1/2, 1/2) -- the intermediate, diagonal direction of Figure 1a
-  (4.3-4.5 A), the straight line between the two Cu sites.
-
 Besides the straight lines, :func:`bottleneck` gives the density-ridge value: the highest
-density level at which the two Cu sites are still connected through the 3D map.
+density level at which the two sites are still connected through the 3D map.
 
 The normalised profile is rho(path) / rho_peak, where rho_peak is the largest density within
-0.5 A of the starting Cu site (the anharmonic Cu maximum need not sit on the refined position);
+0.5 A of the starting site (an anharmonic maximum need not sit on the refined position);
 ``min_to_peak`` is the smallest normalised value along the path (the channel density).
 """
 
@@ -94,147 +82,6 @@ def bottleneck(density, start_frac, end_frac, n_bisect: int = 14) -> float:
         else:
             hi = t
     return lo
-
-
-def cu_paths(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The x, z and MID Cu-Cu segments (fractional start, end) in the y = 1/2 plane.
-
-    Uses the Cu site of the CIF model (a :class:`~incipient.experiment.cif.CifModel`); the Cu
-    is moved by the CIF's operations to (x_Cu, 1/2, 0) with x_Cu < 1/2.
-    """
-    cu = [s for s in model.sites if s.element == "Cu"]
-    if not cu:
-        raise ValueError(f"{model.path}: no Cu site")
-    start = None
-    for rot, tr in model.operations():
-        for shift in ([0, 0, 0], [0.5, 0.5, 0]):
-            x = (rot @ cu[0].fract + tr + np.array(shift)) % 1.0
-            if abs(x[1] - 0.5) < 1e-6 and abs(x[2]) < 1e-6 and x[0] < 0.5:
-                start = x
-                break
-        if start is not None:
-            break
-    if start is None:
-        raise ValueError(f"{model.path}: Cu site is not on (x, 1/2, 0) for any operation; paths undefined")
-    xc = start[0]
-    return {
-        "x": (start, np.array([1 - xc, 0.5, 0.0])),
-        "z": (start, np.array([xc, 0.5, 0.5])),
-        "MID": (start, np.array([1 - xc, 0.5, 0.5])),
-    }
-
-
-@dataclass(frozen=True)
-class CuChannelProfile(Result):
-    """Normalised Cu-Cu density profiles at one temperature.
-
-    ``paths`` names (P,); ``distance_A`` (P, n); ``profile`` (P, n) rho / rho_peak;
-    ``min_to_peak`` (P,) smallest normalised density on each path; ``peak_e_A3`` the Cu peak
-    density (e/A^3); ``start_frac``/``end_frac`` (P, 3); ``bottleneck_to_peak`` (P,) the
-    normalised percolation density of the best 3D path between the same two sites (see
-    :func:`bottleneck`), >= ``min_to_peak``.
-    """
-
-    temperature_K: float
-    paths: tuple[str, ...]
-    distance_A: np.ndarray
-    profile: np.ndarray
-    min_to_peak: np.ndarray
-    peak_e_A3: float
-    start_frac: np.ndarray
-    end_frac: np.ndarray
-    bottleneck_to_peak: np.ndarray
-
-    def plot(self, path: str = "MID"):
-        import matplotlib.pyplot as plt
-
-        i = self.paths.index(path)
-        fig, ax = plt.subplots(figsize=(4.2, 3.2))
-        ax.plot(self.distance_A[i], self.profile[i])
-        ax.set_yscale("log")
-        ax.set_xlabel(f"distance along {path} (A)")
-        ax.set_ylabel("rho / rho(Cu peak)")
-        ax.set_title(f"{self.temperature_K:.0f} K: min/peak = {100 * self.min_to_peak[i]:.2f}%")
-        fig.tight_layout()
-        return fig
-
-
-def cu_channel_profiles(density, lattice, model, n_points: int = 201, temperature_K=None) -> CuChannelProfile:
-    """Normalised x, z and MID profiles of ``density`` (see the module docstring)."""
-    paths = cu_paths(model)
-    names = tuple(paths)
-    start = np.array([paths[k][0] for k in names])
-    end = np.array([paths[k][1] for k in names])
-    peak = local_peak(density, lattice, start[0])
-    dist, prof = [], []
-    for s, e in zip(start, end, strict=True):
-        d, rho = line_profile(density, lattice, s, e, n_points)
-        dist.append(d)
-        prof.append(rho / peak)
-    prof = np.array(prof)
-    T = model.temperature_K if temperature_K is None else temperature_K
-    ridge = np.array([bottleneck(density, s, e) / peak for s, e in zip(start, end, strict=True)])
-    return CuChannelProfile(float(T), names, np.array(dist), prof, prof.min(axis=1), peak, start, end, ridge)
-
-
-def section_010(density, y_frac: float = 0.5) -> np.ndarray:
-    """The (010) section rho(x, z) (n1, n3) at fractional y (linear interpolation in y)."""
-    n2 = density.shape[1]
-    y = (y_frac % 1.0) * n2
-    j = int(np.floor(y))
-    f = y - j
-    return (1 - f) * density[:, j % n2, :] + f * density[:, (j + 1) % n2, :]
-
-
-def plot_section(density, lattice, model=None, y_frac: float = 0.5, title: str = "", vmax_frac: float = 1.0,
-                 vmin: float = 1e-4):
-    """Image of the normalised (010) section (log colour scale) with the Cu paths drawn."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    s = section_010(density, y_frac)
-    a = float(np.linalg.norm(lattice[0]))
-    c = float(np.linalg.norm(lattice[2]))
-    peak = s.max()
-    if model is not None:
-        peak = local_peak(density, lattice, cu_paths(model)["x"][0])
-    fig, ax = plt.subplots(figsize=(5.0, 3.6))
-    shift = s.shape[1] // 4  # show z from -c/4 to 3c/4 so the Cu row at z = 0 is inside
-    shown = np.roll(s, shift, axis=1)
-    z0 = -shift / s.shape[1] * c
-    im = ax.imshow(
-        np.maximum(shown / peak, vmin).T, origin="lower", extent=[0, a, z0, z0 + c], aspect="equal",
-        norm=LogNorm(vmin=vmin, vmax=vmax_frac), cmap="viridis",
-    )
-    fig.colorbar(im, ax=ax, label="rho / rho(Cu peak)")
-    if model is not None:
-        colors = {"x": "tab:blue", "z": "tab:red", "MID": "tab:green"}
-        for name, (st, en) in cu_paths(model).items():
-            ax.annotate("", xy=(en[0] * a, en[2] * c), xytext=(st[0] * a, st[2] * c),
-                        arrowprops={"arrowstyle": "->", "color": colors[name], "lw": 1.2})
-    ax.set_xlabel("x (A)")
-    ax.set_ylabel("z (A)")
-    ax.set_title(title or f"(010) section, y = {y_frac:g}")
-    fig.tight_layout()
-    return fig
-
-
-def plot_profiles(profiles, path: str = "MID"):
-    """Overlay the normalised ``path`` profiles of several temperatures (Figure 1c)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
-    cmap = plt.get_cmap("plasma")
-    for n, prof in enumerate(sorted(profiles, key=lambda p: p.temperature_K)):
-        i = prof.paths.index(path)
-        ax.plot(prof.distance_A[i], prof.profile[i], color=cmap(n / max(1, len(profiles))),
-                label=f"{prof.temperature_K:.0f} K")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"distance along {path} (A)")
-    ax.set_ylabel("rho / rho(Cu peak)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------- any crystal
@@ -356,7 +203,7 @@ def plot_plane_section(density, lattice, paths: dict, species: str, title: str =
     return fig
 
 
-def plot_channel_profiles(profiles, path: str):
+def plot_profiles(profiles, path: str):
     """Overlay the normalised ``path`` profiles of several temperatures (Figure 1c)."""
     import matplotlib.pyplot as plt
 

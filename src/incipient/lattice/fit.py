@@ -9,7 +9,7 @@ the dense N^3 array (7 GB for 324 atoms).
 
 Fitting to snapshots of MD at temperature T gives temperature-effective force constants
 (as in TDEP/hiPhive's "effective harmonic models"); this is how the paper obtains a stable
-300 K fc2 for CsCu2I3, whose 0 K harmonic fc2 has imaginary Cu modes.
+300 K fc2 for a crystal whose 0 K harmonic fc2 has imaginary modes (a double-well mobile ion).
 """
 
 from __future__ import annotations

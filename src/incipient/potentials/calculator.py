@@ -56,7 +56,7 @@ MIN_PAIR_FRACTION = 0.5
 COINCIDENT_A = 1e-6
 
 #: Heuristic limits of :func:`plausibility_warnings` (a structure read from a file or built,
-#: evaluated with the right species order, stays far below them; for the built-in CsCu2I3 MTP
+#: evaluated with the right species order, stays far below them; for the built-in three-species MTP
 #: every wrong order of Cs, Cu, I gives 9-25 eV/A on the built-in cell, and E > 0 for 4 of the 5).
 PLAUSIBLE_MAX_FORCE_EV_A = 5.0
 PLAUSIBLE_MAX_ENERGY_EV_ATOM = 0.0

@@ -1,7 +1,7 @@
 """Full neighbour lists in CSR form (pairs sorted by centre atom) for the MTP kernels.
 
 Fully periodic cells: own numba cell list that writes the CSR arrays directly (measured 1.5
-us/atom for CsCu2I3 at a 7 A cutoff against 5.4 us/atom for vesin plus sorting, which mattered
+us/atom for the built-in 1440-atom cell at a 7 A cutoff against 5.4 us/atom for vesin plus sorting, which mattered
 once the MTP kernel became fast). Non-periodic systems: vesin (a maintained C++ cell list);
 partly periodic ones: ASE's neighbour list. All three are checked against each other in tests.
 

@@ -13,7 +13,7 @@ returns the band-pair mode-kappa matrix; its diagonal (s = s') is the particle-l
   is attributed half to w_s and half to w_s' (the kernel is symmetric in s, s'),
 * T^alpha fits per direction with :func:`incipient.transport.fits.fit_power_law`.
 
-Directions x, y, z are Cartesian; for CsCu2I3 in the CONTROL0 cell they are the conventional
+Directions x, y, z are Cartesian; for a cell whose axes follow the conventional ones (the built-in system) they are the conventional
 a, b, c axes. phono3py's adaptive smearing is not available (ShengBTE's ``scalebroad`` has no
 phono3py counterpart), so smearing is the linear tetrahedron method or a fixed Gaussian width.
 """

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from incipient.data import DEFAULT_SYSTEM  # the built-in system a study without [system] runs on
 from incipient.errors import InputError
 
 ALL_STAGES = ("relax", "md", "migration", "barriers", "spectra", "force_constants", "kappa_bte",
@@ -23,9 +24,6 @@ ALL_STAGES = ("relax", "md", "migration", "barriers", "spectra", "force_constant
 
 class StudyConfigError(InputError):
     """A study file with an unknown key or an invalid value."""
-
-
-DEFAULT_SYSTEM = "CsCu2I3"  # the built-in system a study without [system] or [structure] file runs on
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class StructureConfig:
     builtin: str = ""  # legacy spelling of system.builtin
     file: str = ""  # a structure file: the system is then this structure + [potential] + [migration] species
     repeat: tuple = ()  # supercell of the study cell for MD; empty: the smallest one min_width_A wide
-    min_width_A: float = 20.0  # MD supercell width when repeat is empty (20 A: 2x2x4 for CsCu2I3)
+    min_width_A: float = 20.0  # MD supercell width when repeat is empty (20 A: 2x2x4 for the built-in cell)
     relax_fmax_eV_A: float = 0.002
     md_cell: str = "input"  # "input": MD in the given cell; "relaxed": in the cell relaxed with the potential
 

@@ -24,8 +24,8 @@ def run(ctx: StageContext) -> dict:
     from incipient.experiment.profiles import (
         channel_profiles,
         mobile_paths,
-        plot_channel_profiles,
         plot_plane_section,
+        plot_profiles,
     )
 
     c = ctx.config.mem
@@ -49,7 +49,7 @@ def run(ctx: StageContext) -> dict:
                      "min_to_peak": prof.min_to_peak.tolist(), "ridge_to_peak": prof.bottleneck_to_peak.tolist()})
     comps = []
     for name in profiles[0].paths:
-        figs.append(figure(ctx, plot_channel_profiles(profiles, name), f"profiles_{name}.png",
+        figs.append(figure(ctx, plot_profiles(profiles, name), f"profiles_{name}.png",
                            f"Normalised density along the {species} {name} path at each temperature (Figure 1c)."))
         for r in runs:
             k = r["paths"].index(name)
