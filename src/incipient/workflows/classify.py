@@ -136,14 +136,16 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
              msd_A2: float | None = None, site_spacing_A: float | None = None,
              n_hops: int | None = None, n_ions: int | None = None, duration_ps: float | None = None,
              charge_e: float = 1.0, barrier_eV: float | None = None, attempt_THz: float | None = None,
-             reference_points: tuple = ()) -> Classification:
+             barrier_note: str = "", reference_points: tuple = ()) -> Classification:
     """Apply the rules in the module docstring.
 
     ``msd_A2`` (total MSD at the end of the fit window) and ``site_spacing_A`` (nearest
     site-to-site distance) tell whether the run saw long-range motion at all; ``n_hops``,
     ``n_ions`` and ``duration_ps`` give the hop count's Poisson interval (without them a run with
     no hops cannot be decided); ``barrier_eV`` and ``attempt_THz`` (default 1 / phonon period)
-    give the transition-state-theory rate that says how long a deciding run must be.
+    give the transition-state-theory rate that says how long a deciding run must be;
+    ``barrier_note`` says what the barrier is for (e.g. a vacancy hop, which a perfect MD cell
+    cannot make: then the TST rate is only an upper bound for that cell).
     """
     D = float(max(D_cm2_s, 0.0))
     T = float(temperature_K)
@@ -206,8 +208,8 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
         attempt = attempt_THz or 1.0 / phonon_period_ps
         evidence["rate_tst_per_ion_ps"] = float(rate_tst)
         expected = rate_tst * exposure
-        msg = (f"transition-state theory (barrier {barrier_eV:.3f} eV, attempt {attempt:.2g} THz): {rate_tst:.2g} hops /ps per ion, "
-               f"{expected:.2g} expected in this run")
+        msg = (f"transition-state theory (barrier {barrier_eV:.3f} eV{', ' + barrier_note if barrier_note else ''}, "
+               f"attempt {attempt:.2g} THz): {rate_tst:.2g} hops /ps per ion, {expected:.2g} expected in this run")
         if n_hops == 0 and rate_tst > 0:
             msg += f"; {POISSON_95_ZERO / rate_tst / max(n_ions or 1, 1):.3g} ps with {n_ions or 1} ions would show ~3"
         reasons.append(msg)

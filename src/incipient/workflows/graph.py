@@ -102,7 +102,19 @@ def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str], deps:
                "deps": {d: dep_keys[d] for d in deps}}
     if system is not None and stage.system_parts:
         payload["system"] = system.digest(stage.system_parts)
+    payload["code"] = _code_digest(stage.func)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _code_digest(func) -> str:
+    """Hash of the source file of a stage function (an edited stage reruns; library code is
+    covered by the version only)."""
+    import inspect
+
+    try:
+        return hashlib.sha256(Path(inspect.getfile(func)).read_bytes()).hexdigest()[:16]
+    except (TypeError, OSError):
+        return ""
 
 
 def _fingerprint(key: str, summary: dict) -> str:

@@ -59,6 +59,7 @@ def run(ctx: StageContext) -> dict:
                  kappa_avg_W_mK=kappa_avg, name=system.name, msd_A2=hot.get("msd_end_of_fit_A2"),
                  site_spacing_A=hot.get("site_spacing_A"), n_hops=int(sum(r["n_hops"] for r in at_T)), n_ions=hot["n_ions"],
                  duration_ps=float(sum(r["duration_ps"] for r in at_T)), charge_e=system.mobile_charge_e, barrier_eV=barrier,
+                 barrier_note="lowest vacancy hop; the MD cell has no vacancy, so an upper bound on its rate" if barrier else "",
                  reference_points=tuple(_reference_points(system)))
     c.save(ctx.path("classification.json"))
     comps = rows(system.reference_row("class", "conductor class", c.label, "", "; ".join(c.reasons)))

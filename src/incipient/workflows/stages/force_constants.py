@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from incipient.workflows.graph import StageContext
-from incipient.workflows.stages._common import figure, md_supercell
+from incipient.workflows.stages._common import figure, md_cell_path, md_supercell
 
 SYSTEM_PARTS = ("structure", "potential", "published")
 
@@ -15,11 +15,29 @@ def supports(system, config) -> str | None:
 
 
 def check_before_md(system, config) -> None:
-    """Raise InputError now (before any MD) when a cutoff does not fit the MD supercell."""
+    """Raise InputError now (before any MD) when a cutoff does not fit the MD supercell, or when
+    the MD cell is not the cell the system's published force constants refer to."""
+    from incipient.errors import InputError
     from incipient.lattice import effective
 
     cell = system.supercell(config.md_repeat(system)).cell.array
     effective.check_cutoffs(cell, tuple(config.force_constants.cutoffs_A))
+    if config.structure.md_cell == "relaxed" and system.published.fc_cell is not None:
+        raise InputError("structure.md_cell = 'relaxed' with published force constants: the published fc3/fc4 refer to "
+                         "the system's own cell; use md_cell = 'input' (or a system without published FCs)")
+
+
+def fc_primitive(ctx: StageContext):
+    """The primitive cell the force constants are fitted in: the published FCs' cell, or the
+    primitive cell found from the cell the MD ran in (the relaxed one with md_cell = 'relaxed')."""
+    import ase.io
+
+    from incipient.system import find_primitive
+
+    system = ctx.system
+    if system.published.fc_cell is not None or ctx.config.structure.md_cell != "relaxed":
+        return system.phonon_primitive()
+    return find_primitive(ase.io.read(md_cell_path(ctx)), system.symprec)[0]
 
 
 def fc_supercell(system, config) -> tuple[int, int, int]:
@@ -55,14 +73,18 @@ def snapshots(ctx: StageContext, run: dict):
 
 
 def run(ctx: StageContext) -> dict:
+    import ase.io
+
     from incipient.lattice import effective
 
     c = ctx.config.force_constants
     system = ctx.system
     run_ = min(ctx.inputs["md"]["runs"], key=lambda r: abs(r["temperature_K"] - c.temperature_K))
     ideal, snaps = snapshots(ctx, run_)
-    prim = system.phonon_primitive()
-    sc = fc_supercell(system, ctx.config)
+    prim = fc_primitive(ctx)
+    ase.io.write(ctx.path("primitive.extxyz"), prim)
+    sc = fc_supercell(system, ctx.config) if system.published.fc_supercell else effective.choose_supercell(
+        prim, max(c.cutoffs_A))
     res = effective.effective_force_constants(prim, ideal, snaps, tuple(c.cutoffs_A), fc_supercell=sc, out_dir=ctx.dir)
     figs = [figure(ctx, effective.plot_bands(res.phonopy()), "bands.png",
                    f"Phonon dispersion of the {run_['temperature_K']:g} K effective fc2 (path through the special points of the primitive cell).")]
@@ -75,5 +97,5 @@ def run(ctx: StageContext) -> dict:
                f"(lowest {res.lowest_frequency_THz:.2f} THz)."))
     return {"fc2_file": str(res.fc2_file), "fc3_file": str(res.fc3_file) if res.fc3_file else None,
             "fc4_file": str(res.fc4_file) if res.fc4_file else None, "phonopy_params": str(res.phonopy_params_file),
-            "fc_supercell": list(sc), "temperature_K": run_["temperature_K"], "rmse_test_eV_A": float(res.rmse_test_eV_A),
+            "fc_supercell": list(sc), "primitive_file": str(ctx.path("primitive.extxyz")), "temperature_K": run_["temperature_K"], "rmse_test_eV_A": float(res.rmse_test_eV_A),
             "r2_test": float(res.r2_test), "n_imaginary": int(res.n_imaginary), "text": text, "figures": figs}

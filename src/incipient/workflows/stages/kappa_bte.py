@@ -42,7 +42,9 @@ def run(ctx: StageContext) -> dict:
     c = ctx.config.kappa
     system = ctx.system
     fc = ctx.inputs["force_constants"]
-    prim = system.phonon_primitive()
+    import ase.io
+
+    prim = ase.io.read(fc["primitive_file"])  # the cell the force constants were fitted in
     sc = tuple(fc["fc_supercell"])
     fc3 = str(system.published.fc3) if _fc_source(system, ctx.config, 3) == "published" else fc["fc3_file"]
     Ts = tuple(float(t) for t in c.temperatures_K)
