@@ -45,9 +45,11 @@ least two, so the band sits on a higher-order saddle (``saddle_negative_modes``)
 
 **Choice.** The reported barrier of a hop is the lowest among its valid, converged bands
 (``BarrierResult.barrier_eV`` = highest image - initial state); the other bands are kept in
-``candidates``. Cell size: :func:`neb_supercell` gives the smallest diagonal repeat with at least
-``min_atoms`` (144) atoms and 10 A widths; ``size_check=True`` repeats the work on the cell doubled
-along its narrowest direction with the winning kind of start and reports the change.
+``candidates``. A reported band that still ends on a proven higher-order saddle is an upper bound
+(noted in ``MigrationBarriers.notes``); a hop without a valid converged band is nan, with the
+reasons in ``notes``. Cell size: :func:`neb_supercell` gives the smallest diagonal repeat with at
+least ``min_atoms`` (144) atoms and 10 A widths; ``size_check=True`` repeats the work on the cell
+doubled along its narrowest direction with the winning kind of start and reports the change.
 
 Other mechanisms: :func:`frenkel_barriers` (the mobile ion from its site into an empty
 face-sharing tetrahedron of the perfect crystal), :func:`exchange_barrier` (two neighbouring ions
@@ -988,6 +990,8 @@ def hop_barrier(initial, final, calculator, *, moving_index: int, start_paths=DE
         if relaxed is None and not r.invalid_reason.startswith("endpoint"):
             relaxed = (ini, fin)
         results.append(r)
+        log.info("%s %s: %.3f eV, %s, %d steps, %.0f s", label, name, r.barrier_eV,
+                 "ok" if r.usable else (r.invalid_reason or "not converged"), r.n_steps, r.wall_s)
         vec = res.get("escape_vector")
         if escape and vec is not None and r.valid:
             wp = []
@@ -1183,6 +1187,13 @@ def migration_barriers(atoms, calculator, *, species: str, pathways=None, pathwa
         return default if best is None else getattr(best, attr)
 
     labels = tuple(res)
+    for n in labels:
+        if res[n][0] is None:
+            notes.append(f"{n}: no valid converged band (" + "; ".join(
+                f"{r.start}: {r.invalid_reason or 'not converged'}" for r in res[n][1]) + ")")
+        elif res[n][0].saddle_negative_modes >= 2:
+            notes.append(f"{n}: the reported band ends on a higher-order saddle (an upper bound; the "
+                         "escape band found no lower path)")
     barriers = {n: pick(n, "barrier_eV", nan) for n in labels}
     for name, labs in classes.items():
         if len(labs) > 1 and all(lab in res for lab in labs):

@@ -186,7 +186,7 @@ def find_minimum(atoms: Atoms, calculator, *, n_starts: int = DEFAULT_STARTS, ra
                  imaginary_tol_THz: float = 0.3, relax_symmetric: bool = True) -> tuple[Atoms, MinimumResult]:
     """The lowest structure among rattled relaxations of ``atoms``, and the report (module docstring).
 
-    calculator : an ASE calculator (reused for every relaxation).
+    calculator : an ASE calculator (reused for every relaxation) or a zero-argument factory.
     n_starts : rattled starts; rattle_A : amplitude (A) or amplitudes cycled over the starts.
     repeat : supercell (of the symmetric relaxation) in which the starts are made; the returned
         structures are in that supercell.
@@ -194,6 +194,9 @@ def find_minimum(atoms: Atoms, calculator, *, n_starts: int = DEFAULT_STARTS, ra
     gamma_modes : compute Gamma frequencies of the symmetric relaxation (None: when <= 96 atoms).
     Returns (minimum Atoms without calculator, MinimumResult).
     """
+    if isinstance(calculator, type) or (callable(calculator) and not hasattr(calculator, "get_potential_energy")
+                                        and not hasattr(calculator, "calculate")):
+        calculator = calculator()  # a factory
     if n_starts < 1:
         raise ValueError(f"n_starts must be >= 1, got {n_starts}")
     amps = np.atleast_1d(np.asarray(rattle_A, dtype=float))

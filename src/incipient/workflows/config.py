@@ -39,6 +39,8 @@ class StructureConfig:
     repeat: tuple = ()  # supercell of the study cell for MD; empty: the smallest one min_width_A wide
     min_width_A: float = 20.0  # MD supercell width when repeat is empty (20 A: 2x2x4 for the built-in cell)
     relax_fmax_eV_A: float = 0.002
+    find_minimum: bool = True  # also relax rattled, symmetry-broken starts: finds the true minimum, warns on a saddle
+    minimum_starts: int = 8  # rattled starts of that search
     md_cell: str = "input"  # "input": MD in the given cell; "relaxed": in the cell relaxed with the potential
 
 
@@ -66,9 +68,10 @@ class MDConfig:
 class MigrationConfig:
     species: str = ""  # the mobile ion; empty: the system's mobile species
     min_residence_fs: float = 100.0
-    neb_repeat: tuple = ()  # supercell of the relaxed cell for the NEB; empty: the smallest 10 A wide
+    neb_repeat: tuple = ()  # supercell of the minimum for the NEB; empty: the smallest with >= 144 atoms, 10 A wide
     neb_images: int = 5
     neb_fmax_eV_A: float = 0.05
+    neb_size_check: bool = False  # repeat the barriers in a larger cell to show they are converged in size
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ PRESETS: dict[str, dict] = {
     # the paper's sizes and lengths (for a cluster or GPU node; days on 2 cores)
     "paper": {
         "structure": {"min_width_A": 30.0},
-        "migration": {"neb_images": 7, "neb_fmax_eV_A": 0.02},
+        "migration": {"neb_images": 9, "neb_fmax_eV_A": 0.02, "neb_size_check": True},
         "md": {"temperatures_K": [300, 450, 600], "timestep_fs": 2.0, "nvt_ps": 2000, "nve_ps": 2000,
                "save_every": 50, "heat_current_every": 1, "seeds": [0]},
         "force_constants": {"n_snapshots": 200, "cutoffs_A": [8.0, 6.0, 5.2]},
@@ -250,7 +253,7 @@ def _validate(cfg: StudyConfig, where: str) -> None:
         if not math.isfinite(v) or v < 0:
             raise StudyConfigError(f"{where}{key}: must be zero or positive, got {v!r}")
     for key, v in {"md.save_every": cfg.md.save_every, "force_constants.n_snapshots": cfg.force_constants.n_snapshots,
-                   "migration.neb_images": cfg.migration.neb_images}.items():
+                   "migration.neb_images": cfg.migration.neb_images, "structure.minimum_starts": cfg.structure.minimum_starts}.items():
         if v < 1:
             raise StudyConfigError(f"{where}{key}: must be at least 1, got {v!r}")
     if cfg.md.heat_current_every < 0:

@@ -51,8 +51,9 @@ def run(ctx: StageContext) -> dict:
     if dos:
         period = 1.0 / (float(np.mean(dos["mobile_peak_meV_xyz"])) / THz_to_meV)  # ps
     barrier = None
-    if "barriers" in ctx.inputs and ctx.inputs["barriers"].get("barriers_eV"):
-        barrier = float(min(ctx.inputs["barriers"]["barriers_eV"].values()))
+    finite = [v for v in ctx.inputs.get("barriers", {}).get("barriers_eV", {}).values() if np.isfinite(v)]
+    if finite:
+        barrier = float(min(finite))
     c = classify(D_cm2_s=float(np.mean([r["D_cm2_s"] for r in at_T])), temperature_K=hot["temperature_K"],
                  n_mobile_per_A3=hot["n_mobile_per_A3"], hop_rate_per_ps=float(np.mean([r["hop_rate_per_ion_ps"] for r in at_T])),
                  return_fraction=hot["return_fraction"], mean_residence_ps=hot["mean_residence_time_ps"], phonon_period_ps=period,

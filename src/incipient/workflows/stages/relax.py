@@ -23,6 +23,15 @@ def run(ctx: StageContext) -> dict:
     ase.io.write(ctx.path("relaxed.extxyz"), relaxed)
     ase.io.write(ctx.path("input.extxyz"), atoms)
     res.save(ctx.path("relax.json"))
+    minimum = ""
+    if ctx.config.structure.find_minimum:
+        from incipient.structures.minimum import find_minimum
+
+        low, mres = find_minimum(relaxed, system.calculator(), n_starts=ctx.config.structure.minimum_starts,
+                                 fmax_eV_A=ctx.config.structure.relax_fmax_eV_A, relax_symmetric=False)
+        ase.io.write(ctx.path("minimum.extxyz"), low)
+        mres.save(ctx.path("minimum.json"))
+        minimum = "\nMinimum search: " + mres.summary() + "." + "".join(f"\nWARNING: {w}" for w in mres.warnings)
     a0 = atoms.cell.lengths()
     comps = rows(*(system.reference_row(f"lattice_{n}_A", f"lattice {n} (relaxed)", f"{res.lattice_A[k]:.3f}", "A")
                    for k, n in enumerate("abc")))
@@ -32,4 +41,5 @@ def run(ctx: StageContext) -> dict:
             "comparisons": comps,
             "text": f"{len(atoms)} atoms relaxed with the potential ({system.potential.kind}; FIRE, FrechetCellFilter, "
                     f"fmax {ctx.config.structure.relax_fmax_eV_A} eV/A): {'converged' if res.converged else 'NOT converged'}, "
-                    f"E = {res.energy_eV_per_atom:.4f} eV/atom.\nInput -> relaxed lattice:\n{table}"}
+                    f"E = {res.energy_eV_per_atom:.4f} eV/atom.\nInput -> relaxed lattice:\n{table}" + minimum,
+            "minimum_file": str(ctx.path("minimum.json")) if minimum else None}
