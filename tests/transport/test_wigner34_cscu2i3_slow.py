@@ -1,5 +1,3 @@
-from incipient.data import cscu2i3_mtp
-
 """3ph vs 3+4ph Wigner glue on CsCu2I3 (slow: short MD -> effective fc2 -> phono3py + 4ph).
 
 Checks that the 3ph part of ``wigner_3ph_4ph`` equals ``wigner_conductivity`` (independent
@@ -8,6 +6,8 @@ assembly by phono3py) on identical inputs, and that adding 4ph rates lowers kapp
 
 import numpy as np
 import pytest
+
+from incipient.data import cscu2i3_mtp
 
 
 @pytest.mark.slow
