@@ -36,7 +36,7 @@ sub-barrier.
 lower endpoint by more than ``below_tol_eV`` (0.01 eV: the endpoints are not minima, or the band
 found another state), (b) two atoms come closer than the *distance guard* (the band is stopped at
 once), or (c) the calculator fails. The guard is ``min_distance_fraction`` (default 0.8) x the
-``min_dist`` of the MTP's radial basis for an incipient MTP (1.40 A for the CsCu2I3 potential:
+``min_dist`` of the MTP's radial basis for an incipient MTP (1.40 A for the built-in potential:
 far below min_dist an MTP is unphysical, e.g. two Cu at 1.33 A gain 5-10 eV), else the user's
 ``min_distance_A`` (no guard when neither is given). Higher-order saddles: at the climbing image
 the 3 x 3 Hessian block of the hopping ion (other atoms fixed, central differences) is computed;
