@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kappa": ("incipient.cli.kappa", "force constants and Wigner thermal conductivity"),
     "gk": ("incipient.cli.gk", "Green-Kubo thermal conductivity from heat currents"),
     "mem": ("incipient.cli.mem", "maximum-entropy electron density from a CIF"),
+    "train": ("incipient.cli.train", "fit an MTP to labelled configurations (needs the 'train' extra: torch)"),
     "run": ("incipient.cli.run", "run a whole study and write its report"),
 }
 
