@@ -97,7 +97,7 @@ class Classification(Result):
     def plot(self):
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 4.2))
+        fig, ax = plt.subplots(figsize=(7, 4.4))
         lo, hi = 1e-17, 1e5
         ax.axvspan(lo, 1e-12, color="#cfe3f7", label="electronic")
         ax.axvspan(1e-12, 1.0, color="#f9d5e5", label="incipient")
@@ -116,8 +116,8 @@ class Classification(Result):
             else:
                 s = max(self.sigma_S_m, 1.1e-16)
                 ax.plot(s, k, "*", ms=14, color="crimson")
-            ax.annotate(f"{self.name} ({self.temperature_K:g} K): {self.label}", (s, k),
-                        textcoords="offset points", xytext=(-60, 14), color="crimson", fontsize=9)
+            ax.annotate(f"{self.name} ({self.temperature_K:g} K): {self.label}", (s, k), textcoords="offset points",
+                        xytext=(0, -26), ha="right", color="crimson", fontsize=9)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
         ax.set_ylim(0, 1.2)

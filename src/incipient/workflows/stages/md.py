@@ -21,6 +21,8 @@ def md_task(*, structure_file: str, repeat, potential, output: str, temperature_
 
     ``potential``: a PotentialSpec payload (dict) or a zero-argument calculator factory.
     """
+    import sys
+
     import ase.io
     import numba
 
@@ -28,6 +30,8 @@ def md_task(*, structure_file: str, repeat, potential, output: str, temperature_
     from incipient.system import PotentialSpec
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    if "torch" in sys.modules:  # torch-based potentials: as many threads as this task has cores
+        sys.modules["torch"].set_num_threads(max(1, threads))
     atoms = ase.io.read(structure_file).repeat(tuple(repeat))
     kw = dict(temperature_K=temperature_K, timestep_fs=timestep_fs, steps_nvt=steps_nvt, steps_nve=steps_nve,
               save_every=save_every, heat_current_every=heat_current_every, seed=seed, thermostat=thermostat,
