@@ -75,7 +75,10 @@ def relax(atoms: Atoms, calc, *, fmax_eV_A: float = 1e-3, relax_cell: bool = Tru
     # the first force call (its results are cached for the optimiser)
     found = [f"start: {w}" for w in plausibility_warnings(atoms)] if check else []
     opt = opt_cls(target, logfile=logfile)
-    converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps))
+    from incipient.structures.minimum import single_thread_blas
+
+    with single_thread_blas():  # the cell filter's 3x3 solves: one BLAS thread (fast on a loaded machine)
+        converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps))
     if check:
         found += [f"relaxed: {w}" for w in plausibility_warnings(atoms, check_force=False)]
     for w in found:
