@@ -11,10 +11,7 @@ SYSTEM_PARTS = ("mobile", "pathways")
 
 
 def supports(system, config) -> str | None:
-    n = system.structure.get_chemical_symbols().count(system.mobile_species)
-    if n < 2 and config.md.temperatures_K:
-        return None  # a single ion still has an MSD; its site graph comes from the supercell
-    return None
+    return None  # any mobile species has an MSD; its site graph comes from the MD supercell
 
 
 def mobile_species(ctx: StageContext) -> str:
