@@ -65,8 +65,8 @@ def new_file_mode(path: str | os.PathLike) -> int:
         return 0o666 & ~_umask()
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename).
+def atomic_write_text(path: str | os.PathLike, text: str | bytes) -> None:
+    """Write ``text`` (str, or bytes) to ``path`` atomically (temp file in the same folder, then rename).
 
     The file gets ordinary permissions (0666 minus the umask, or the mode of the file it
     replaces), not the 0600 of a bare temporary file.
@@ -77,7 +77,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,21 +75,14 @@ class TrainingResult(Result):
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    """``np.savez`` to a temporary file beside ``path``, then rename (ordinary permissions)."""
-    from incipient.results import new_file_mode
+    """``np.savez`` written atomically with ordinary permissions (``results.atomic_write_text``)."""
+    import io
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = new_file_mode(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from incipient.results import atomic_write_text
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_text(path, buf.getvalue())
 
 
 class _Problem:
