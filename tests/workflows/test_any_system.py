@@ -93,7 +93,8 @@ species = "Cu"
     (folder / "study.toml").write_text("""[system]
 file = "system.toml"
 """)
-    cfg = load_config(folder / "study.toml", overrides=_settings("out", md={"nve_ps": 0.8, "temperatures_K": [300.0, 600.0]},
+    cfg = load_config(folder / "study.toml", overrides=_settings("out", md={"nve_ps_by_temperature": [0.8, 0.6],
+                                                                                  "temperatures_K": [300.0, 600.0]},
                                                                  force_constants={"cutoffs_A": [5.5, 4.0]},
                                                                  kappa={"four_phonon": False}))
     logs = []
@@ -108,5 +109,10 @@ file = "system.toml"
     assert len(gk) == 2 and all(np.all(np.isfinite(r["kappa_xyz_W_mK"])) for r in gk)
     assert "kappa_p_34ph_xyz_W_mK" not in s["kappa_bte"]  # 3ph only, as asked
     done = json.loads((folder / "out" / "md" / "done.json").read_text())
+    from incipient.md.dynamics import MDResult
+
+    # one NVE length per temperature (2 fs steps), the longest run first
+    steps = {r["temperature_K"]: MDResult.load(r["result"]).steps_nve for r in done["summary"]["runs"]}
+    assert steps == {300.0: 400, 600.0: 300} and done["summary"]["runs"][0]["temperature_K"] == 300.0
     assert done["provenance"]["system"]["potential"]["kind"] == "mtp"
     assert len(done["provenance"]["system"]["potential"]["sha256"]) == 16

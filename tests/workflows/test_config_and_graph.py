@@ -105,3 +105,17 @@ def test_failed_stage_is_reported_and_dependants_skipped(tmp_path):
     assert out["after_bad"].status == "skipped"
     assert out["c"].status == "ran"
     assert "exploded" in (tmp_path / "bad" / "error.txt").read_text()
+
+
+def test_validate_preset_and_nve_length_per_temperature():
+    from incipient.workflows.config import StudyConfigError
+
+    cfg = load_config(preset="validate")
+    # the validation run: 1 ns at 600 K, 300 ps at 450 K, 50 ps at 300 K, heat current every step
+    assert [cfg.md.nve_ps_at(T) for T in (300, 450, 600)] == [50.0, 300.0, 1000.0]
+    assert cfg.md.heat_current_every == 1
+    assert load_config().md.nve_ps_at(600) == load_config().md.nve_ps  # quick: one length for all
+    with pytest.raises(StudyConfigError, match="one length per temperature"):
+        load_config(preset="validate", overrides={"md": {"temperatures_K": [600]}})
+    with pytest.raises(StudyConfigError, match=r"nve_ps_by_temperature\[1\]: must be a positive"):
+        load_config(overrides={"md": {"temperatures_K": [300, 600], "nve_ps_by_temperature": [1.0, -1.0]}})

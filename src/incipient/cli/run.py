@@ -4,9 +4,12 @@ from __future__ import annotations
 
 
 def add_arguments(p) -> None:
+    from incipient.workflows.config import PRESETS
+
     p.add_argument("study", nargs="?", help="study file (TOML); default: the built-in default system's study")
-    p.add_argument("--preset", default="quick", choices=["quick", "paper"],
-                   help="quick: minutes on 2 cores (default); paper: the paper's sizes and lengths")
+    p.add_argument("--preset", default="quick", choices=list(PRESETS),
+                   help="quick: minutes on 2 cores (default); validate: 1 ns at 600 K, 300 ps at 450 K, 50 ps at "
+                        "300 K (~2 h on 2 cores for a ~400-atom MTP cell); paper: the paper's sizes and lengths")
     p.add_argument("--output-dir", help="results folder (default: the study's output_dir, 'incipient-study', "
                                         "relative to the study file)")
     p.add_argument("--force", nargs="*", default=[], metavar="STAGE", help="rerun these stages even if cached")

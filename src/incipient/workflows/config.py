@@ -58,10 +58,18 @@ class MDConfig:
     timestep_fs: float = 2.0
     nvt_ps: float = 3.0
     nve_ps: float = 12.0
+    nve_ps_by_temperature: tuple = ()  # NVE length (ps) per temperature, in the order of temperatures_K; empty: nve_ps
     save_every: int = 5
     heat_current_every: int = 1
     seeds: tuple = (0,)
     thermostat: str = "bussi"
+
+    def nve_ps_at(self, temperature_K: float) -> float:
+        """The NVE length (ps) of the run at ``temperature_K``."""
+        if not self.nve_ps_by_temperature:
+            return float(self.nve_ps)
+        k = [float(t) for t in self.temperatures_K].index(float(temperature_K))
+        return float(self.nve_ps_by_temperature[k])
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,13 @@ PRESETS: dict[str, dict] = {
         "force_constants": {"n_snapshots": 200, "cutoffs_A": [8.0, 6.0, 5.2]},
         "kappa": {"mesh": [13, 13, 13], "temperatures_K": [300, 350, 400, 450, 500, 550, 600], "four_phonon": True},
         "mem": {"temperatures_K": [100, 200, 300, 400, 500], "grid_A": 0.05},
+    },
+    # tests the migration claims directly (<= ~2 h on 2 cores for a ~400-atom MTP cell; resumable):
+    # 1 ns NVE at 600 K and 300 ps at 450 K for hop counts by pathway and D per direction, 50 ps at
+    # 300 K for the TA-mode S(Q,w); the heat current of every run for Green-Kubo
+    "validate": {
+        "md": {"temperatures_K": [300, 450, 600], "timestep_fs": 2.0, "nvt_ps": 10.0, "nve_ps_by_temperature": [50, 300, 1000],
+               "save_every": 25, "heat_current_every": 1, "seeds": [0]},
     },
 }
 
@@ -256,6 +271,13 @@ def _validate(cfg: StudyConfig, where: str) -> None:
                    "migration.neb_images": cfg.migration.neb_images, "structure.minimum_starts": cfg.structure.minimum_starts}.items():
         if v < 1:
             raise StudyConfigError(f"{where}{key}: must be at least 1, got {v!r}")
+    if cfg.md.nve_ps_by_temperature:
+        if len(cfg.md.nve_ps_by_temperature) != len(cfg.md.temperatures_K):
+            raise StudyConfigError(f"{where}md.nve_ps_by_temperature: one length per temperature ({len(cfg.md.temperatures_K)}), "
+                                   f"got {len(cfg.md.nve_ps_by_temperature)}")
+        for k, v in enumerate(cfg.md.nve_ps_by_temperature):
+            if not math.isfinite(v) or v <= 0:
+                raise StudyConfigError(f"{where}md.nve_ps_by_temperature[{k}]: must be a positive number, got {v!r}")
     if cfg.md.heat_current_every < 0:
         raise StudyConfigError(f"{where}md.heat_current_every: must be >= 0 (0: no heat current), got {cfg.md.heat_current_every!r}")
 

@@ -63,8 +63,9 @@ def run(ctx: StageContext) -> dict:
             tasks.append(dict(structure_file=str(md_cell_path(ctx)), repeat=list(repeat), potential=potential,
                               output=str(ctx.path(f"T{T:g}K_seed{seed}.h5md")), temperature_K=float(T),
                               timestep_fs=c.md.timestep_fs, steps_nvt=int(round(c.md.nvt_ps * 1000 / c.md.timestep_fs)),
-                              steps_nve=int(round(c.md.nve_ps * 1000 / c.md.timestep_fs)), save_every=c.md.save_every,
+                              steps_nve=int(round(c.md.nve_ps_at(T) * 1000 / c.md.timestep_fs)), save_every=c.md.save_every,
                               heat_current_every=heat_every, seed=int(seed), thermostat=c.md.thermostat))
+    tasks.sort(key=lambda t: -t["steps_nve"])  # the longest runs start first (stable: equal lengths keep their order)
     cores = os.cpu_count() or 1
     if len(tasks) == 1:
         runs = [md_task(**tasks[0], threads=cores)]
@@ -82,8 +83,14 @@ def run(ctx: StageContext) -> dict:
                       f"NVE mean T {r['mean_temperature_nve_K']:.0f} K, {r['ns_per_day']:.1f} ns/day" for r in runs)
     return {"runs": runs, "figures": figs, "comparisons": comps, "repeat": list(repeat), "heat_current": heat_every > 0,
             "text": f"{len(runs)} MD runs of {runs[0]['n_atoms']} atoms ({list(repeat)} supercell): {c.md.nvt_ps} ps NVT "
-                    f"({c.md.thermostat}) then {c.md.nve_ps} ps NVE, {c.md.timestep_fs} fs steps. {drift}."
+                    f"({c.md.thermostat}) then {_nve_text(c.md)} NVE, {c.md.timestep_fs} fs steps. {drift}."
                     + ("" if heat_every else " No heat current: the potential gives no per-atom energies and virials.")}
+
+
+def _nve_text(md) -> str:
+    if not md.nve_ps_by_temperature:
+        return f"{md.nve_ps:g} ps"
+    return ", ".join(f"{ps:g} ps at {T:g} K" for T, ps in zip(md.temperatures_K, md.nve_ps_by_temperature, strict=True))
 
 
 def _check_readable(runs) -> None:
