@@ -161,3 +161,29 @@ def test_shengbte_mapping_sum_rules_and_errors(al_fit, tmp_path):
         shengbte_fc3_to_phono3py(fc, wrong)
     with pytest.raises(ValueError, match="sum_rules"):
         shengbte_fc3_to_phono3py(fc, ph3, sum_rules="symfc")
+
+
+def test_snapshot_with_an_atom_off_its_site_is_left_out():
+    """A hopped atom (here: moved 60 % of the way to a neighbour site) is no small displacement:
+    the snapshot is dropped and named, the fit uses the others; too few left is an error."""
+    from incipient.lattice.fit import fit_potential, off_site_snapshots
+
+    prim = bulk("Al", "fcc", a=A_AL)
+    ideal = bulk("Al", "fcc", a=A_AL, cubic=True).repeat((2, 2, 2))
+    rng = np.random.default_rng(3)
+    snaps = []
+    for k in range(6):
+        a = ideal.copy()
+        a.positions += rng.normal(0.0, 0.02, size=a.positions.shape)
+        if k == 2:
+            a.positions[0] += 0.6 * (ideal.positions[1] - ideal.positions[0])  # 1.72 A of the 2.86 A spacing
+        a.calc = EMT()
+        a.get_forces()
+        snaps.append(a)
+    bad, limit = off_site_snapshots(snaps, ideal)
+    assert bad.tolist() == [2] and limit == pytest.approx(0.5 * A_AL / np.sqrt(2))
+    fit = fit_potential(ideal, snaps, prim, (4.0,), test_fraction=0.2, rng=0)
+    assert fit.dropped_idx.tolist() == [2] and len(fit.train_idx) + len(fit.test_idx) == 5
+    assert fit.r2_test > 0.99
+    with pytest.raises(ValueError, match="too few left to fit"):
+        fit_potential(ideal, [snaps[2], snaps[2]], prim, (4.0,))

@@ -66,6 +66,8 @@ class EffectiveFC(Result):
         with ``orders``). n_snapshots_train/test : snapshots fitted / held out.
     rmse_train_eV_A, rmse_test_eV_A, r2_test : force errors; test on held-out snapshots (NaN
         without). force_std_eV_A : spread of the training forces (what the RMSE compares to).
+    n_snapshots_dropped : snapshots left out because an atom was more than max_displacement_A from
+        its site (a hopped ion; :func:`incipient.lattice.fit.off_site_snapshots`).
     n_fc3_blocks, n_fc4_blocks : ShengBTE triplets / quartets written (0 if not fitted).
     fc2_asr_drift_eV_A2 : largest |sum_j fc2(i, j)|, acoustic sum rule (should be ~1e-12).
     stability_mesh, n_imaginary_modes, lowest_frequency_THz : phonopy check on a Gamma-centred
@@ -96,6 +98,8 @@ class EffectiveFC(Result):
     lowest_frequency_THz: float | None
     wall_fit_s: float
     wall_total_s: float
+    n_snapshots_dropped: int = 0
+    max_displacement_A: float = float("nan")
 
     def __post_init__(self):  # JSON gives lists back: keep the tuples tuples
         for f in fields(self):
@@ -152,7 +156,9 @@ class EffectiveFC(Result):
         return (f"hiPhive {self.fit_method} fit of orders {list(self.orders)} (cutoffs {list(self.cutoffs_A)} A, "
                 f"{self.n_parameters} parameters) to {self.n_snapshots_train} snapshots; held-out force RMSE "
                 f"{self.rmse_test_eV_A:.4f} eV/A (R^2 {self.r2_test:.3f}, {self.n_snapshots_test} snapshots); "
-                f"{stab} on a {'x'.join(map(str, self.stability_mesh))} mesh.")
+                f"{stab} on a {'x'.join(map(str, self.stability_mesh))} mesh."
+                + (f" {self.n_snapshots_dropped} snapshots left out: an atom more than {self.max_displacement_A:.2f} A "
+                   "from its site (hopped ions)." if self.n_snapshots_dropped else ""))
 
 
 # ----------------------------------------------------------------------------- ShengBTE blocks
@@ -341,7 +347,8 @@ def effective_force_constants(primitive, ideal_supercell, snapshots, cutoffs_A: 
         fc2_asr_drift_eV_A2=float(np.abs(fc2.sum(axis=1)).max()),
         stability_mesh=tuple(int(x) for x in stability_mesh), n_imaginary_modes=len(modes),
         lowest_frequency_THz=float(modes[0][1]) if modes else None,
-        wall_fit_s=t_fit, wall_total_s=time.perf_counter() - t0)
+        wall_fit_s=t_fit, wall_total_s=time.perf_counter() - t0, n_snapshots_dropped=len(fit.dropped_idx),
+        max_displacement_A=fit.max_displacement_A)
     res.save(out / "effective_fc.json")
     log.info("%s", res.text())
     return res

@@ -7,6 +7,14 @@ honest out-of-sample error), and export of fc3 in phono3py's compact layout
 (n_prim, N, N, 3, 3, 3) straight from hiPhive's sorted cluster dictionary, without ever building
 the dense N^3 array (7 GB for 324 atoms).
 
+Speed: hiPhive builds the acoustic-sum-rule constraint map from the exact (sympy) null space of
+its constraint matrix; its ``SparseMatrix.nullspace`` back-substitutes with one sympy element
+access per (pivot, free variable) pair, zeros included: O(pivots x free) calls, hours for a
+fourth-order cluster space of a 12-atom cell (8472 fourth-order parameters at 3.5 A).
+:func:`cluster_space` builds the same cluster space with that one step replaced by
+:func:`_sparse_nullspace`, which reads the same exact reduced matrix once, by its non-zero
+entries (the same basis vectors, element for element; tested against hiPhive's own).
+
 Fitting to snapshots of MD at temperature T gives temperature-effective force constants
 (as in TDEP/hiPhive's "effective harmonic models"); this is how the paper obtains a stable
 300 K fc2 for a crystal whose 0 K harmonic fc2 has imaginary modes (a double-well mobile ion).
@@ -27,7 +35,8 @@ import numpy as np
 from incipient.errors import InputError
 from incipient.results import Result
 
-__all__ = ["FitResult", "FcpFit", "check_fit_cutoffs", "choose_supercell", "compact_fc3_from_hiphive",
+__all__ = ["FitResult", "FcpFit", "check_fit_cutoffs", "choose_supercell", "compact_fc3_from_hiphive", "cluster_space",
+           "off_site_snapshots",
            "fit_force_constants", "fit_potential", "max_fit_cutoff_A", "to_phono3py_order"]
 
 log = logging.getLogger(__name__)
@@ -202,7 +211,9 @@ class FcpFit:
     fcp : hiPhive ForceConstantPotential; cluster_space : its ClusterSpace.
     parameters : (n_parameters,) fitted symmetry-adapted parameters.
     n_parameters_by_order : {order: n} independent parameters per order.
-    train_idx, test_idx : snapshot indices used to fit / held out.
+    train_idx, test_idx : indices, into the snapshots kept, of those fitted / held out.
+    dropped_idx : indices, into the snapshots given, of those left out (an atom off its site);
+    max_displacement_A : the limit used for that.
     rmse_*_eV_A, r2_test : force errors (NaN without test snapshots).
     forces_test_ref_eV_A, forces_test_pred_eV_A : (n_test, N, 3) held-out forces, given / predicted.
     """
@@ -221,6 +232,8 @@ class FcpFit:
     force_std_eV_A: float
     forces_test_ref_eV_A: np.ndarray
     forces_test_pred_eV_A: np.ndarray
+    dropped_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    max_displacement_A: float = float("nan")
 
     @property
     def n_parameters(self) -> int:
@@ -229,6 +242,65 @@ class FcpFit:
     @property
     def orders(self) -> tuple[int, ...]:
         return tuple(range(2, len(self.cutoffs_A) + 2))
+
+
+class _NullVector:
+    """One null-space basis vector in the form hiPhive's constraint map reads (``row_list()``, ``len``)."""
+
+    def __init__(self, n: int, entries: list):
+        self._n, self._entries = n, entries
+
+    def __len__(self) -> int:
+        return self._n
+
+    def row_list(self) -> list:
+        return self._entries
+
+
+def _sparse_nullspace(self, simplify=False):
+    """hiPhive's ``SparseMatrix.nullspace`` (same exact reduced row echelon form from its
+    ``rref_sparse``, same basis: free variable = 1, pivot variables = minus the reduced column),
+    read by non-zero entries instead of element by element."""
+    reduced, pivots = self.rref_sparse(simplify=simplify)
+    pivot_of_row = dict(enumerate(pivots))
+    pivot_set = set(pivots)
+    by_column: dict[int, list] = {}
+    for r, c, v in reduced.row_list():
+        if c not in pivot_set:
+            by_column.setdefault(c, []).append((pivot_of_row[r], 0, -v))
+    n = self.cols
+    basis = []
+    for free in (i for i in range(n) if i not in pivot_set):
+        entries = [(free, 0, 1)] + by_column.get(free, [])
+        basis.append(_NullVector(n, sorted(entries, key=lambda t: t[0])))
+    return basis
+
+
+def cluster_space(primitive, cutoffs_A: Sequence[float], *, symprec: float = 1e-5, fast_nullspace: bool = True):
+    """``hiphive.ClusterSpace(primitive, cutoffs_A, symprec=symprec)``, with the null space of the
+    acoustic-sum-rule constraint matrix (only that one) computed by :func:`_sparse_nullspace`
+    unless ``fast_nullspace`` is False."""
+    from hiphive import ClusterSpace
+    from hiphive.core import translational_constraints as tc
+
+    if not fast_nullspace:
+        return ClusterSpace(primitive, list(cutoffs_A), symprec=symprec)
+
+    class _Constraints(type(tc.SparseMatrix(1, 1, 0))):
+        nullspace = _sparse_nullspace
+
+    original = tc.get_translational_constraint_matrix
+
+    def constraint_matrix(cs):
+        m = original(cs)
+        m.__class__ = _Constraints
+        return m
+
+    tc.get_translational_constraint_matrix = constraint_matrix
+    try:
+        return ClusterSpace(primitive, list(cutoffs_A), symprec=symprec)
+    finally:
+        tc.get_translational_constraint_matrix = original
 
 
 def _quiet_hiphive(verbose: bool):
@@ -250,13 +322,37 @@ def _quiet_hiphive(verbose: bool):
     return ctx()
 
 
+def off_site_snapshots(snapshots, ideal_supercell, max_displacement_A: float | None = None):
+    """Indices of the snapshots in which some atom is farther than ``max_displacement_A`` (minimum
+    image, atom i against site i) from its ideal site, and the limit used.
+
+    Default limit: half the shortest distance between two sites of ``ideal_supercell``, beyond which
+    the atom is nearer another site than its own: a hopped mobile ion (or a melted frame), which no
+    Taylor expansion about the ideal sites describes and which hiPhive's site mapping refuses
+    ("Duplicates in permutation").
+    """
+    from ase.geometry import find_mic
+
+    if max_displacement_A is None:
+        d = ideal_supercell.get_all_distances(mic=True)
+        max_displacement_A = 0.5 * float(d[np.triu_indices(len(d), 1)].min())
+    bad = []
+    for k, a in enumerate(snapshots):
+        u, _ = find_mic(a.positions - ideal_supercell.positions, ideal_supercell.cell, pbc=True)
+        if float(np.linalg.norm(u, axis=1).max()) > max_displacement_A:
+            bad.append(k)
+    return np.asarray(bad, dtype=int), float(max_displacement_A)
+
+
 def fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[float], *,
                   fit_method: str = "least-squares", test_fraction: float = 0.1,
                   rng: np.random.Generator | int | None = 0, symprec: float = 1e-5, verbose: bool = False,
-                  **fit_kwargs) -> FcpFit:
+                  max_displacement_A: float | None = None, **fit_kwargs) -> FcpFit:
     """Fit a hiPhive ForceConstantPotential of orders 2..len(cutoffs_A)+1 to snapshots.
 
     Checks the cutoffs against ``ideal_supercell`` (:func:`check_fit_cutoffs`) before any work.
+    Snapshots with an atom off its site (:func:`off_site_snapshots`, limit ``max_displacement_A``)
+    are left out and listed in ``dropped_idx``; an error if fewer than two remain.
     Snapshots are held out whole (``test_fraction`` of them, chosen with ``rng``). Arguments as
     :func:`fit_force_constants`; no supercell force constants are built here.
     """
@@ -265,6 +361,14 @@ def fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[flo
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     cutoffs = [float(c) for c in cutoffs_A]
     snaps = _as_snapshots(snapshots, ideal_supercell)
+    dropped, max_u = off_site_snapshots(snaps, ideal_supercell, max_displacement_A)
+    if len(snaps) - len(dropped) < 2:
+        raise ValueError(f"{len(dropped)} of {len(snaps)} snapshots have an atom more than {max_u:.2f} A from its "
+                         "site (hopped ions?): too few left to fit; take snapshots from a lower temperature")
+    if len(dropped):
+        log.warning("%d of %d snapshots left out: an atom is more than %.2f A from its site", len(dropped), len(snaps), max_u)
+        keep = set(range(len(snaps))) - set(dropped.tolist())
+        snaps = [a for k, a in enumerate(snaps) if k in keep]
     rng = np.random.default_rng(rng)
     n_test = int(round(test_fraction * len(snaps)))
     if len(snaps) - n_test < 1:
@@ -272,11 +376,11 @@ def fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[flo
     order = rng.permutation(len(snaps))
     test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
     with _quiet_hiphive(verbose):
-        from hiphive import ClusterSpace, ForceConstantPotential, StructureContainer
+        from hiphive import ForceConstantPotential, StructureContainer
         from hiphive.utilities import prepare_structures
         from trainstation import fit
 
-        cs = ClusterSpace(primitive, cutoffs, symprec=symprec)
+        cs = cluster_space(primitive, cutoffs, symprec=symprec)
         structures = prepare_structures(snaps, ideal_supercell)
         sc = StructureContainer(cs)
         for s in structures:
@@ -302,7 +406,7 @@ def fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[flo
                   n_parameters_by_order=by_order, train_idx=train_idx, test_idx=test_idx,
                   rmse_train_eV_A=rmse_train, rmse_test_eV_A=rmse_test, r2_test=r2,
                   force_std_eV_A=float(np.std(y_train)), forces_test_ref_eV_A=f_ref,
-                  forces_test_pred_eV_A=f_pred)
+                  forces_test_pred_eV_A=f_pred, dropped_idx=dropped, max_displacement_A=max_u)
 
 
 def fit_force_constants(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[float] = (8.0, 6.0, 5.2), *,

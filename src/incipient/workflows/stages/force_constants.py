@@ -90,7 +90,9 @@ def run(ctx: StageContext) -> dict:
                    f"Phonon dispersion of the {run_['temperature_K']:g} K effective fc2 (path through the special points of the primitive cell).")]
     orders = {2: "fc2", 3: "fc3", 4: "fc4"}
     fitted = [orders[k + 2] for k in range(len(c.cutoffs_A))]
-    text = (f"{len(snaps)} snapshots from the {run_['temperature_K']:g} K MD ({len(ideal)} atoms); hiPhive cutoffs "
+    dropped = (f" {res.n_snapshots_dropped} of them left out: an atom more than {res.max_displacement_A:.2f} A from its "
+               "site (a hopped ion is no small displacement)." if res.n_snapshots_dropped else "")
+    text = (f"{len(snaps)} snapshots from the {run_['temperature_K']:g} K MD ({len(ideal)} atoms);{dropped} hiPhive cutoffs "
             f"{list(c.cutoffs_A)} A ({', '.join(fitted)}); held-out force RMSE {res.rmse_test_eV_A:.3f} eV/A, R^2 {res.r2_test:.2f}; "
             f"written for the {list(sc)} supercell of the {len(prim)}-atom primitive cell. "
             + ("Dynamically stable on the check mesh." if not res.n_imaginary else f"{res.n_imaginary} imaginary modes "
