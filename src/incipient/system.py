@@ -349,15 +349,20 @@ class System:
 
     def digest(self, parts: tuple[str, ...] = DIGEST_PARTS) -> str:
         """Hash of what defines the named parts of the system, file contents included (a stage's
-        cache key holds the parts it reads: an edited .mtp or structure file reruns it)."""
+        cache key holds the parts it reads: an edited .mtp or structure file reruns it). Files enter
+        by name and content, not by folder: a study moved or copied elsewhere stays cached."""
         import json
 
         def files(paths):
-            return {str(p): file_digest(p) for p in paths if p is not None}
+            return {Path(p).name: file_digest(p) for p in paths if p is not None}
+
+        def potential():
+            d = self.potential.to_dict()
+            return {**d, "file": Path(d["file"]).name} if d.get("file") else d
 
         full = {"structure": lambda: [self.structure.get_chemical_symbols(), np.round(self.structure.cell.array, 10).tolist(),
                                       np.round(self.structure.positions, 10).tolist(), files([self.structure_file])],
-                "potential": lambda: self.potential.to_dict(),
+                "potential": potential,
                 "mobile": lambda: [self.mobile_species, self.mobile_charge_e],
                 "published": lambda: files(self.published.files()) | {"fc_supercell": self.published.fc_supercell},
                 "pathways": lambda: {k: v.tolist() for k, v in self.pathway_names.items()},

@@ -253,8 +253,10 @@ def test_sampled_rates_agree_with_exact_within_error(al2):
     mp = mesh_phonons(ph, (4, 4, 4))
     kw = dict(smearing="fixed", sigma_THz=0.5, q_indices=[1, 3, 6])
     exact = four_phonon_rates(mp, fc4, [300.0, 600.0], **kw)
-    samp = four_phonon_rates(mp, fc4, [300.0, 600.0], n_samples=1200, rng=np.random.default_rng(0), **kw)
-    assert samp.n_pairs_sampled == 1200 and exact.info["exact"] and not samp.info["exact"]
+    # 300 of the 715 distinct slot triples per q-point (1200 would cover them all: exact sum)
+    samp = four_phonon_rates(mp, fc4, [300.0, 600.0], n_samples=300, rng=np.random.default_rng(0), **kw)
+    assert samp.n_pairs_sampled == 300 and exact.info["exact"] and not samp.info["exact"]
+    assert samp.info["sampler"] == "stratified"  # the default
     good = (exact.rates_per_ps > 0) & (samp.rates_stderr_per_ps > 0)
     z = (samp.rates_per_ps - exact.rates_per_ps)[good] / samp.rates_stderr_per_ps[good]
     assert good.sum() > 20
@@ -349,3 +351,75 @@ def test_batches_in_worker_processes_equal_in_process(al2):
         np.testing.assert_array_equal(a.rates_per_ps, b.rates_per_ps)
         np.testing.assert_array_equal(a.rates_stderr_per_ps, b.rates_stderr_per_ps)
     assert not np.array_equal(local[0].rates_per_ps, local[1].rates_per_ps)  # two different samples
+
+
+# ----------------------------------------------------------------------------- sampling honesty
+def _z_scores(mp, fc4, T, exact, n_samples, seeds, sampler):
+    good = exact.rates_per_ps > 0
+    zs = []
+    for s in seeds:
+        r = four_phonon_rates(mp, fc4, T, n_samples=n_samples, rng=s, sampler=sampler)
+        assert r.info["sampler"] == sampler
+        assert (r.rates_stderr_per_ps[good] > 0).all()
+        zs.append(((r.rates_per_ps - exact.rates_per_ps) / np.where(good, r.rates_stderr_per_ps, 1.0))[good])
+    return np.array(zs)  # (n_seeds, n_good)
+
+
+def test_stratified_errors_are_honest_where_uniform_ones_are_not(al1):
+    """fcc Al, 4x4x4, adaptive smearing: the per-pair contributions are heavy-tailed (zone-boundary
+    triples with vanishing widths, coincident triples q + q1 -> q + q1). Over many seeds
+    z = (sampled - exact)/stated error must have rms in [0.6, 1.6] and few |z| > 3, also on the
+    lowest-frequency modes (TA near Gamma); the old uniform sampler fails the same check."""
+    atoms, ph, fc4 = al1
+    mp = mesh_phonons(ph, (4, 4, 4))
+    T = [300.0]
+    exact = four_phonon_rates(mp, fc4, T)
+    f = exact.frequencies_THz
+    good = exact.rates_per_ps[0] > 0
+    low = f[good] <= np.quantile(f[good], 0.15)  # the lowest modes: TA at q = (1/4, 0, 0), ...
+    assert f[good][low].max() < 3.4 and low.sum() >= 3
+    z = _z_scores(mp, fc4, T, exact, 120, range(8), "stratified")
+    rms = np.sqrt(np.mean(z**2))
+    assert 0.6 <= rms <= 1.6
+    assert np.mean(np.abs(z) > 3) < 0.02
+    assert np.sqrt(np.mean(z[:, low] ** 2)) <= 1.6
+    zu = _z_scores(mp, fc4, T, exact, 120, range(2), "uniform")
+    assert np.sqrt(np.mean(zu**2)) > 5.0  # the old errors: dishonest by far
+    assert np.mean(np.abs(zu) > 3) > 0.2
+
+
+def test_stratified_sums_exactly_when_the_budget_covers_all_triples(al1):
+    atoms, ph, fc4 = al1
+    mp = mesh_phonons(ph, (3, 3, 3))
+    exact = four_phonon_rates(mp, fc4, [300.0])
+    # 27 points: at most 27*28/6 + ... distinct slot triples per q-point, far below 729 ordered pairs
+    r = four_phonon_rates(mp, fc4, [300.0], n_samples=200, rng=0)
+    assert r.info["exact_q"] == [True] * len(mp.grid.ir_index) and r.info["exact"]
+    assert max(r.info["n_pairs_evaluated"]) <= 200
+    np.testing.assert_allclose(r.rates_per_ps, exact.rates_per_ps, rtol=1e-12, atol=0)
+    assert (r.rates_stderr_per_ps == 0).all()
+    with pytest.raises(ValueError, match="sampler"):
+        four_phonon_rates(mp, fc4, [300.0], n_samples=20, sampler="importance")
+
+
+def test_stratify_allocation():
+    from incipient.transport.fourphonon import stratify
+
+    rng = np.random.default_rng(0)
+    proxy = rng.pareto(1.0, 700)
+    proxy[:20] = 0.0  # no partner mode: contributes exactly 0, never sampled
+    forced = np.zeros(700, bool)
+    forced[[3, 50, 60]] = True
+    for M in (40, 300, 679):
+        order, bounds, n = stratify(proxy, M, forced=forced)
+        assert n.sum() == M
+        assert np.array_equal(np.sort(order), np.arange(700))  # a partition
+        sizes = np.diff(bounds)
+        assert (n <= sizes).all() and ((n == 0) | (n >= np.minimum(2, sizes))).all()
+        assert set(order[:3]) == {3, 50, 60}  # forced units first ...
+        assert n[0] == sizes[0] == M // 2  # ... in the enumerated head
+        top = order[3:M // 2]  # the head holds the largest proxies
+        assert proxy[top].min() >= np.max(proxy[order[M // 2:]])
+        assert n[-1] == 0 and set(order[bounds[-2]:]) == set(range(20)) - {3}  # 3: forced
+    order, bounds, n = stratify(proxy, 681, forced=forced)  # all 681 contributing units fit: enumerated
+    assert n.tolist() == [681, 0]

@@ -119,3 +119,22 @@ def test_validate_preset_and_nve_length_per_temperature():
         load_config(preset="validate", overrides={"md": {"temperatures_K": [600]}})
     with pytest.raises(StudyConfigError, match=r"nve_ps_by_temperature\[1\]: must be a positive"):
         load_config(overrides={"md": {"temperatures_K": [300, 600], "nve_ps_by_temperature": [1.0, -1.0]}})
+
+
+def test_system_digest_follows_contents_not_folders(tmp_path):
+    """A system folder copied elsewhere keeps its stage keys (cache reused); an edited file changes them."""
+    import shutil
+
+    from incipient.data import DEFAULT_SYSTEM
+    from incipient.system import System, load_system
+
+    src = load_system(DEFAULT_SYSTEM).source
+    a, b = tmp_path / "a", tmp_path / "elsewhere" / "b"
+    shutil.copytree(src.parent, a)
+    shutil.copytree(src.parent, b)
+    da, db = System.from_file(a / src.name).digest(), System.from_file(b / src.name).digest()
+    assert da == db
+    with open(b / "cscuI.mtp", "a") as fh:
+        fh.write("\n")  # same numbers, different bytes: the file's content hash changes
+    assert System.from_file(b / src.name).digest(("potential",)) != System.from_file(a / src.name).digest(("potential",))
+    assert System.from_file(b / src.name).digest(("structure",)) == System.from_file(a / src.name).digest(("structure",))

@@ -41,12 +41,18 @@ transforms it to (a, b, c) (kernel ``build_reciprocal_fc4``) and contracts it wi
 eigenvector matrices (BLAS), giving |V|^2 for all bands at once; then all seven role assignments
 of the three slots (three ++, three +-, one --) are evaluated, each weighted 1/6 (the average of
 the formulas above over the 6 orderings of the slots, which leaves the exact sum unchanged).
-Exact mode sums each unordered slot triple once with its multiplicity; sampled mode draws M
-ordered q-pairs uniformly without replacement out of N^2 and reports the sample mean with its
-standard error (finite-population corrected). This is the Monte Carlo idea of Guo et al.
-(npj Comput. Mater. 10, 31 (2024), "sampling-accelerated prediction of phonon scattering
-rates") applied to q-pairs: each sample carries the exact band sum of its q-pair, so the error
-bar comes from the spread between q-pairs.
+Exact mode sums each unordered slot triple once with its multiplicity. Sampled mode (the
+Monte Carlo idea of Guo et al., npj Comput. Mater. 10, 31 (2024), applied to q-pairs: each
+sample carries the exact band sum of its q-pair) is stratified by default: the contributions of
+single triples are heavy-tailed (coincident triples q + q1 -> q + q1 with exact energy
+conservation, zone-boundary triples whose adaptive widths fall to the floor, low-frequency
+partners), so uniform sampling misses the few dominating triples and its spread between q-pairs
+understates the error by factors of 10-100 (docs/fourphonon.md). The stratified sampler ranks
+the triples by a cheap proxy (:func:`pair_proxy` over a lower bound of the smearing width,
+coincident triples first), sums the top half of the budget exactly and samples the rest in
+strata of equal proxy mass with per-stratum variances (:func:`stratify`,
+:func:`four_phonon_rates`). ``sampler="uniform"`` keeps the old scheme (M ordered q-pairs out
+of N^2, mean and finite-population-corrected standard error).
 
 Per q-pair the work is: the reciprocal fc4 X[J, K, b0, L] (numba; only the 3x3x3 blocks of
 the atom triples present in the fc4 are touched), three GEMMs without transposing copies
@@ -104,7 +110,9 @@ __all__ = [
     "four_phonon_rates",
     "fourphonon_prefactor",
     "mesh_phonons",
+    "pair_proxy",
     "power_law_exponent",
+    "stratify",
 ]
 
 _HBAR_JS = 1.054571817e-34
@@ -279,12 +287,112 @@ def _degenerate_average(f: np.ndarray, x: np.ndarray, tol: float = 1e-4) -> np.n
     return out
 
 
+SAMPLERS = ("stratified", "uniform")
+
+
+def pair_proxy(w_radps: np.ndarray, bose: np.ndarray, partner: np.ndarray, a, b, c) -> np.ndarray:
+    """Cheap proxy of a slot triple's contribution to the 4ph rates (the stratification variable).
+
+    Per mesh point x: u(x) = sum_j 1/w_j and v(x) = sum_j (n_j + 1/2)/w_j over the partner modes
+    (n at one temperature). The rates carry 1/(w1 w2 w3) times a Bose bracket that is a sum of
+    products of two occupations, so proxy = v_a v_b u_c + v_a u_b v_c + u_a v_b v_c. It is large
+    for triples with a low-frequency partner (near Gamma), where the per-pair contributions are
+    heavy-tailed; it is exactly 0 only if a slot has no partner mode (then the triple contributes
+    exactly 0). |V|^2 and energy conservation are left out here; with adaptive widths
+    :func:`four_phonon_rates` divides by a lower bound of the triple's smearing width
+    (``fourphonon_kernels.triple_width_bound``), since 1/width bounds the delta function: at
+    points with vanishing group velocities (zone boundary, TRIM points) the widths fall to the
+    floor and a few symmetric triples carry a large part of a rate. The proxy only sorts and
+    allocates; the estimate and its error come from the evaluated triples.
+    """
+    wv = np.where(partner, w_radps, 1.0)
+    u = np.where(partner, 1.0 / wv, 0.0).sum(axis=1)
+    v = np.where(partner, (bose + 0.5) / wv, 0.0).sum(axis=1)
+    return v[a] * v[b] * u[c] + v[a] * u[b] * v[c] + u[a] * v[b] * v[c]
+
+
+def stratify(proxy: np.ndarray, n_samples: int, *, forced=None, head_fraction: float = 0.5,
+             min_per_stratum: int = 16, max_strata: int = 12):
+    """Strata and their sample sizes for the stratified sampler (see :func:`four_phonon_rates`).
+
+    proxy: (N,) non-negative, one per population unit. forced: optional (N,) bool, units ranked
+    ahead of all others (the "coincident" triples of :func:`four_phonon_rates`). Units are
+    ranked forced first, then by decreasing proxy. The first ``head_fraction * n_samples`` of
+    them form the head stratum and are enumerated (summed exactly). The rest of the budget goes
+    to up to ``max_strata`` strata of equal proxy mass over the remaining units (forced ones
+    counted with the largest proxy), in proportion to their proxy mass (Neyman's allocation if
+    the spread within a stratum is proportional to its mean proxy), capped at the stratum size
+    with the surplus handed on, and at least ``min(size, 2)`` per stratum (a variance estimate
+    for every sampled stratum). Units with proxy 0 that are not forced contribute exactly 0 and
+    form a last stratum with 0 samples. Returns (order, bounds, n_h): stratum h is
+    ``order[bounds[h]:bounds[h+1]]`` and gets ``n_h[h]`` samples (= its size: enumerated).
+    """
+    proxy = np.asarray(proxy, float)
+    N = len(proxy)
+    forced = np.zeros(N, bool) if forced is None else np.asarray(forced, bool)
+    M = int(n_samples)
+    eff = np.where(forced, max(float(proxy.max(initial=0.0)), 1e-300), proxy)
+    order = np.lexsort((-eff, ~forced)).astype(np.int64)  # forced first, then by proxy
+    ps = eff[order]
+    n_pos = int((ps > 0).sum())  # forced units have eff > 0
+    head = min(n_pos, int(head_fraction * M))
+    if n_pos - head <= M - head:  # everything fits: enumerate all units that can contribute
+        head = n_pos
+    bounds = [0, head] if head else [0]
+    n = [head] if head else []
+    budget = M - head
+    rest = ps[head:n_pos]
+    if len(rest) and budget > 0:
+        H = int(np.clip(budget // max(int(min_per_stratum), 1), 1, max_strata))
+        cum = np.cumsum(rest)
+        edges = np.searchsorted(cum, cum[-1] * np.arange(1, H) / H, side="right") + 1
+        rb = np.unique(np.concatenate([[0], np.clip(edges, 1, len(rest)), [len(rest)]]))
+        sizes = np.diff(rb)
+        mass = np.add.reduceat(rest, rb[:-1])
+        nr = np.zeros(len(sizes), dtype=np.int64)
+        free = np.ones(len(sizes), dtype=bool)
+        while free.any():  # cap at the stratum size, hand the surplus on
+            share = budget * mass[free] / mass[free].sum()
+            cap = share >= sizes[free]
+            if not cap.any():
+                break
+            idx = np.flatnonzero(free)[cap]
+            nr[idx] = sizes[idx]
+            budget -= int(sizes[idx].sum())
+            free[idx] = False
+        if free.any():
+            idx = np.flatnonzero(free)
+            share = budget * mass[idx] / mass[idx].sum()
+            base = np.floor(share).astype(np.int64)
+            extra = budget - int(base.sum())
+            base[np.argsort(-(share - base), kind="stable")[:extra]] += 1
+            nr[idx] = np.minimum(base, sizes[idx])
+            # every sampled stratum needs 2 samples for its variance: take them from the largest
+            for h in idx:
+                while nr[h] < min(2, sizes[h]):
+                    donor = idx[np.argmax(np.where(nr[idx] > 2, nr[idx], -1))]
+                    if nr[donor] <= 2:
+                        break
+                    nr[donor] -= 1
+                    nr[h] += 1
+        bounds += list(head + rb[1:])
+        n += list(nr)
+    elif len(rest):
+        bounds.append(n_pos)
+        n.append(0)
+    if n_pos < N:
+        bounds.append(N)
+        n.append(0)
+    return order, np.asarray(bounds, dtype=np.int64), np.asarray(n, dtype=np.int64)
+
+
 def four_phonon_rates(phonons: MeshPhonons, fc4, temperatures_K, *, smearing: str = "adaptive",
                       scalebroad: float = 1.0, sigma_THz: float | None = None,
                       cutoff_sigmas: float | None = None, n_samples: int | None = None, rng=None,
                       q_indices=None, sigma_min_THz: float = 1e-3, n_threads: int | None = None,
                       single_precision: bool = False, min_partner_frequency_THz: float | None = None,
-                      progress: bool = False) -> FourPhononRates:
+                      sampler: str = "stratified", max_strata: int = 12, min_per_stratum: int = 16,
+                      head_fraction: float = 0.5, tail_inflation: bool = True, progress: bool = False) -> FourPhononRates:
     """RTA four-phonon rates of the irreducible modes (see the module docstring).
 
     phonons: :func:`mesh_phonons` output. fc4: ShengBTEFC4 (R*_A, atoms, phi_eV_A4).
@@ -294,7 +402,33 @@ def four_phonon_rates(phonons: MeshPhonons, fc4, temperatures_K, *, smearing: st
     (default 3; 1 for "fourphonon", as in FourPhonon). min_partner_frequency_THz: processes with
     a partner phonon at or below this frequency are dropped (default 0; 1.25 rad/ps = 0.199 THz
     for "fourphonon", as in FourPhonon 1.2).
-    n_samples: q-pairs sampled per irreducible q-point (None or >= N_q^2: exact sum).
+    n_samples: q-pairs evaluated per irreducible q-point (None or >= N_q^2: exact sum; the
+    stratified sampler also sums exactly when n_samples reaches the number of distinct slot
+    triples, about N_q^2/6, which costs no more).
+    sampler: how the n_samples q-pairs are chosen (docs/fourphonon.md has the calibration):
+
+    * "stratified" (default): the population is the set of distinct slot triples {a, b, c}
+      (a + b + c = -q, each with its multiplicity 1, 3 or 6: the value of a q-pair is symmetric
+      in the slots, so this is the ordered-pair sum without duplicates). Triples are ranked
+      coincident ones first (a slot at -q: q + q1 -> q + q1, energy exactly conserved), then by
+      :func:`pair_proxy` divided by a lower bound of their smearing width (large for
+      low-frequency partners and for zone-boundary triples whose widths fall to the floor: the
+      heavy tail). The top ``head_fraction`` of the budget is summed exactly; the rest is
+      spread over up to ``max_strata`` strata of equal proxy mass (about ``min_per_stratum``
+      samples each), in proportion to their mass, without replacement (:func:`stratify`). The
+      estimate is the stratified sum, its error the per-stratum spread (finite-population
+      corrected) summed over the strata. ``tail_inflation``: each stratum's variance is raised
+      by one standard error of the variance estimate itself (from the sample's fourth moment),
+      small for well-behaved strata and large where one or two triples dominate a stratum.
+      The errors are honest (rms z ~ 0.7-1) when the budget is at least a few per cent of the
+      distinct triples; with far fewer (e.g. 25 of 715) the dominating triples cannot all be
+      summed and the errors are again too small (calibration in docs/fourphonon.md);
+    * "uniform": the previous sampler, M ordered q-pairs uniformly without replacement out of
+      N_q^2, mean and plain standard error. Its errors are too small for low-frequency modes
+      (heavy tails; see the docs); kept for comparison.
+
+    Both report errors per mode and q-point, independent between q-points (each q-point draws
+    its own sample), so independent calls with different ``rng`` can be combined as batches.
     rng: numpy Generator or seed for sampling. q_indices: subset of irreducible points (indices
     into ``phonons.grid.ir_index``), default all. n_threads: numba threads (default: 1 for
     cells up to 4 atoms, where thread start-up costs more than the work; all otherwise).
@@ -304,6 +438,8 @@ def four_phonon_rates(phonons: MeshPhonons, fc4, temperatures_K, *, smearing: st
     """
     import numba
 
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     nb = phonons.frequencies_THz.shape[1]
     if n_threads is None:
         n_threads = 1 if nb <= 12 else numba.config.NUMBA_NUM_THREADS
@@ -312,14 +448,47 @@ def four_phonon_rates(phonons: MeshPhonons, fc4, temperatures_K, *, smearing: st
     try:
         return _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma_THz,
                                   cutoff_sigmas, n_samples, rng, q_indices, sigma_min_THz, progress,
-                                  single_precision, min_partner_frequency_THz)
+                                  single_precision, min_partner_frequency_THz, sampler, int(max_strata),
+                                  int(min_per_stratum), bool(tail_inflation), float(head_fraction))
     finally:
         numba.set_num_threads(old_threads)
 
 
+def _stratified_estimate(vals: np.ndarray, labels: np.ndarray, sizes: np.ndarray, n_h: np.ndarray,
+                         tail_inflation: bool):
+    """Stratified total and its variance from per-unit values.
+
+    vals: (n_eval, n_T, 3, n_b) values of the evaluated units (multiplicity included); labels:
+    their stratum; sizes, n_h: stratum sizes and sample sizes. Returns (total (n_T, 3, n_b),
+    variance of the class sum (n_T, n_b)).
+    """
+    total = np.zeros(vals.shape[1:])
+    var = np.zeros((vals.shape[1], vals.shape[3]))
+    for h in range(len(sizes)):
+        m = int(n_h[h])
+        if m == 0:
+            continue
+        y = vals[labels == h]
+        Nh = float(sizes[h])
+        total += Nh * y.mean(axis=0)
+        if m >= Nh:
+            continue  # enumerated: exact
+        t = y.sum(axis=2)  # (m, n_T, n_b) class sum
+        d = t - t.mean(axis=0)
+        s2 = (d * d).sum(axis=0) / (m - 1)
+        if tail_inflation:
+            # one standard error of s2 (var(s2) ~ (m4 - s2^2)/m, m4 the 4th central moment)
+            m4 = (d**4).mean(axis=0)
+            s2 = s2 + np.sqrt(np.maximum(m4 - s2 * s2, 0.0) / m)
+        var += Nh * Nh * (1.0 - m / Nh) * s2 / m
+    return total, var
+
+
 def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma_THz, cutoff_sigmas,
                        n_samples, rng, q_indices, sigma_min_THz, progress,
-                       single_precision=False, min_partner_frequency_THz=None) -> FourPhononRates:
+                       single_precision=False, min_partner_frequency_THz=None, sampler="stratified",
+                       max_strata=12, min_per_stratum=16, tail_inflation=True,
+                       head_fraction=0.5) -> FourPhononRates:
     from incipient.transport import fourphonon_kernels as K
 
     t_start = time.perf_counter()
@@ -332,6 +501,8 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
         raise ValueError("smearing='fixed' needs a positive sigma_THz")
     if smearing != "fixed" and scalebroad <= 0:
         raise ValueError(f"scalebroad must be positive, got {scalebroad}")
+    if n_samples is not None and int(n_samples) < 2:
+        raise ValueError(f"n_samples must be at least 2 (or None for the exact sum), got {n_samples}")
     grid = phonons.grid
     nq = grid.n_q
     nb = phonons.frequencies_THz.shape[1]
@@ -369,13 +540,14 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
     sigma_min = 2 * np.pi * sigma_min_THz
     bose = np.stack([_bose(w, t, valid) for t in T])  # (n_T, N_q, n_b)
     bose_q = np.ascontiguousarray(bose.transpose(1, 0, 2))  # (N_q, n_T, n_b)
+    bose_proxy = bose[int(np.argsort(T)[len(T) // 2])]  # proxy at the median temperature
     signs = K.PATTERN_SIGNS
     pclass = K.PATTERN_CLASS
     pref = fourphonon_prefactor()
 
     ir_all = grid.ir_index
     sel = np.arange(len(ir_all)) if q_indices is None else np.asarray(q_indices, dtype=np.int64)
-    exact = n_samples is None or n_samples >= nq * nq
+    exact_all = n_samples is None or n_samples >= nq * nq
     gen = np.random.default_rng(rng)
     rates = np.zeros((len(T), 3, len(sel), nb))
     stderr = np.zeros((len(T), len(sel), nb))
@@ -387,6 +559,10 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
     V = np.empty_like(X)
     out_ja = np.zeros((nb, len(T), 3, nb))
     n_pairs_used = 0
+    n_eval = np.zeros(len(sel), dtype=np.int64)
+    n_enum = np.zeros(len(sel), dtype=np.int64)
+    n_strata = np.zeros(len(sel), dtype=np.int64)
+    exact_q = np.zeros(len(sel), dtype=bool)
     for k, iir in enumerate(sel):
         iq0 = int(ir_all[iir])
         order = np.argsort(w[iq0], kind="stable")
@@ -397,18 +573,58 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
         # Tq[n, beta gamma delta, b0] = sum_a phi[n, a, bcd] e0[b0, 3 i_n + a]
         e0q = e0[:, 3 * atoms[:, 0][:, None] + np.arange(3)[None, :]]  # (n_b0, n, 3)
         Tq = np.ascontiguousarray(np.einsum("bna,nak->nkb", e0q, phi_i), dtype=cdt)
+        labels = sizes = n_h = None
+        exact = exact_all
+        if not exact and sampler == "stratified":
+            ca, cb, cmult = _canonical_pairs(grid, iq0)
+            if n_samples >= len(ca):
+                exact = True
         if exact:
             pa, pb, mult = _canonical_pairs(grid, iq0)
-        else:
+        elif sampler == "uniform":
             flat = gen.choice(nq * nq, size=int(n_samples), replace=False)
             pa, pb = flat // nq, flat % nq
             mult = np.ones(len(pa))
+        else:
+            cc = grid.index_of(-grid.grid_address[iq0][None, :] - grid.grid_address[ca]
+                               - grid.grid_address[cb])
+            proxy = cmult * pair_proxy(w, bose_proxy, partner, ca, cb, cc)
+            if mode != K.MODE_FIXED:  # x 1/(smallest possible width): vanishing widths at zero velocities
+                smin = np.empty(len(ca))
+                K.triple_width_bound(vproj, partner, ca, cb, cc, signs, mode, scalebroad, sigma_min, smin)
+                proxy = proxy / smin
+            # coincident triples: a slot at -q, the other two summing to 0 (q + q1 -> q + q1: energy
+            # exactly conserved, the "diagonal" |V|^2); they dominate the rates of some modes and
+            # are ranked first (forcing the +q slots too was tried: worse, docs/fourphonon.md)
+            iqm = int(grid.index_of(-grid.grid_address[iq0]))
+            coinc = (ca == iqm) | (cb == iqm) | (cc == iqm)
+            porder, bounds, n_h = stratify(proxy, int(n_samples), forced=coinc, head_fraction=head_fraction,
+                                           min_per_stratum=min_per_stratum, max_strata=max_strata)
+            sizes = np.diff(bounds)
+            picks, labs = [], []
+            for h in range(len(sizes)):
+                if n_h[h] == 0:
+                    continue
+                members = porder[bounds[h]:bounds[h + 1]]
+                if n_h[h] < sizes[h]:
+                    members = members[np.sort(gen.choice(sizes[h], size=int(n_h[h]), replace=False))]
+                picks.append(members)
+                labs.append(np.full(len(members), h))
+            pick = np.concatenate(picks)
+            labels = np.concatenate(labs)
+            pa, pb, mult = ca[pick], cb[pick], cmult[pick]
+            n_enum[k] = int(sum(n_h[h] for h in range(len(sizes)) if 0 < n_h[h] == sizes[h]))
+            n_strata[k] = int((n_h > 0).sum())
+        exact_q[k] = exact
         pc = grid.index_of(-grid.grid_address[iq0][None, :] - grid.grid_address[pa]
                            - grid.grid_address[pb])
         n_pairs_used = len(pa)
+        n_eval[k] = len(pa)
         acc = np.zeros((len(T), 3, nb))
         acc2 = np.zeros((len(T), nb))
-        for ia, ib, ic, m in zip(pa, pb, pc, mult, strict=True):
+        keep_vals = (not exact) and sampler == "stratified"
+        vals = np.zeros((len(pa), len(T), 3, nb)) if keep_vals else None
+        for i, (ia, ib, ic, m) in enumerate(zip(pa, pb, pc, mult, strict=True)):
             K.build_reciprocal_fc4(Tq, ptab[ia], ptab[ib], ptab[ic], rix, jj, kk, ll, blocks, X)
             # V[ja, jb, b0, jc] = sum_{JKL} X[J, K, b0, L] Ea[ja, J] Eb[jb, K] Ec[jc, L]
             np.matmul(X.reshape(-1, nb), E[ic].T, out=Y.reshape(-1, nb))
@@ -419,15 +635,23 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
                               signs, pclass, mode, sigma_fixed, scalebroad, sigma_min,
                               cutoff_sigmas, out_ja)
             out = out_ja.sum(axis=0)  # (n_T, 3, n_b0), sorted scattered bands
+            if keep_vals:
+                vals[i] = m * out
+                continue
             acc += m * out
             if not exact:
                 tot = out.sum(axis=1)
                 acc2 += tot * tot
-        acc = acc[:, :, unsort]
-        acc2 = acc2[:, unsort]
-        if exact:
+        if keep_vals:
+            total, var = _stratified_estimate(vals, labels, sizes, n_h, tail_inflation)
+            rates[:, :, k] = pref * total[:, :, unsort] / (nq * nq)
+            stderr[:, k] = pref * np.sqrt(var[:, unsort]) / (nq * nq)
+        elif exact:
+            acc = acc[:, :, unsort]
             rates[:, :, k] = pref * acc / (nq * nq)
         else:
+            acc = acc[:, :, unsort]
+            acc2 = acc2[:, unsort]
             M = len(pa)
             mean = acc / M
             var = np.maximum(acc2 / M - mean.sum(axis=1) ** 2, 0.0) * M / max(M - 1, 1)
@@ -438,6 +662,7 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
         rates[:, :, k] = _degenerate_average(f0, rates[:, :, k])
         stderr[:, k] = _degenerate_average(f0, stderr[:, k])
         rates[:, :, k] *= valid[iq0]
+        stderr[:, k] *= valid[iq0]
         if progress:
             print(f"[4ph] q {k + 1}/{len(sel)} pairs {len(pa)} "
                   f"{time.perf_counter() - t_start:.1f} s", flush=True)
@@ -448,9 +673,12 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
         rates_by_class_per_ps=rates, n_pairs_sampled=int(n_pairs_used), n_pairs_total=nq * nq,
         smearing=smearing, scalebroad=float(scalebroad), sigma_THz=float(sigma_THz or 0.0),
         wall_time_s=time.perf_counter() - t_start,
-        info={"n_quartets": nquart, "cutoff_sigmas": cutoff_sigmas, "exact": bool(exact),
+        info={"n_quartets": nquart, "cutoff_sigmas": cutoff_sigmas, "exact": bool(exact_q.all()),
               "min_partner_frequency_THz": float(min_partner_frequency_THz),
-              "single_precision": bool(single_precision)},
+              "single_precision": bool(single_precision), "sampler": "exact" if exact_all else sampler,
+              "tail_inflation": bool(tail_inflation and sampler == "stratified"),
+              "n_pairs_evaluated": n_eval.tolist(), "n_pairs_enumerated": n_enum.tolist(),
+              "n_strata": n_strata.tolist(), "exact_q": exact_q.tolist()},
     )
 
 
