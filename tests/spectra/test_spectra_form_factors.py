@@ -34,3 +34,26 @@ def test_neutron_against_isotope_average():
     np.testing.assert_allclose(w, [[7.718, 7.718], [5.28, 5.28]])
     with pytest.raises(ValueError, match="Xx"):
         species_weights(["Xx"], [1.0], "xray")
+
+
+def test_one_gaussian_sum_for_both_tables():
+    """The IT92 table (CIF structure factors, MEM prior) and Waasmaier-Kirfel (S(Q,w)) share one code path."""
+    import gemmi
+
+    from incipient.experiment import structure_factors as sf
+    from incipient.spectra.form_factors import xray_form_factor_s2
+
+    q = np.linspace(0, 8 * np.pi, 17)
+    s2 = (q / (4 * np.pi)) ** 2
+    for symbol in ("Cs", "Cu", "I"):
+        it = gemmi.Element(symbol).it92
+        np.testing.assert_allclose(xray_form_factor(symbol, q, table="it92"),
+                                   [it.calculate_sf(float(x)) for x in s2], rtol=1e-6)
+        np.testing.assert_array_equal(sf.form_factor(symbol, np.sqrt(s2)),
+                                      xray_form_factor_s2(symbol, np.sqrt(s2) ** 2, table="it92"))
+        np.testing.assert_array_equal(xray_form_factor(symbol, q),
+                                      xray_form_factor_s2(symbol, s2, table="waasmaier_kirfel_1995"))
+    with pytest.raises(ValueError, match="table"):
+        xray_form_factor("Cu", q, table="cromer_mann")
+    with pytest.raises(ValueError, match="Xx"):
+        xray_form_factor("Xx", q, table="it92")

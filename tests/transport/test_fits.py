@@ -71,3 +71,14 @@ def test_round_trip_plot_and_validation(tmp_path):
         fit_power_law(T, -kappa[:, 0])
     with pytest.raises(ValueError, match="shape"):
         fit_power_law(T, kappa[:3])
+
+
+def test_power_law_alpha_per_column_nan_where_no_fit():
+    from incipient.transport import power_law_alpha
+
+    kappa = np.stack([2.0 * T ** -0.7, T ** 0.3, -T], axis=1)
+    a = power_law_alpha(T, kappa)
+    np.testing.assert_allclose(a[:2], [-0.7, 0.3], atol=1e-12)
+    assert a[0] == fit_power_law(T, kappa[:, 0]).alpha  # the same fit, not a second one
+    assert np.isnan(a[2])  # non-positive column
+    assert np.isnan(power_law_alpha(T[:1], kappa[:1])).all()  # one temperature

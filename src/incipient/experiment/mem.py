@@ -339,7 +339,8 @@ def procrystal_prior(model, shape) -> np.ndarray:
     """
     import scipy.fft
 
-    from incipient.experiment.structure_factors import expanded_atoms, it92_coefficients
+    from incipient.experiment.structure_factors import expanded_atoms
+    from incipient.spectra.form_factors import xray_form_factor_s2
 
     n1, n2, n3 = shape
     h = np.fft.fftfreq(n1, 1.0 / n1)
@@ -352,8 +353,7 @@ def procrystal_prior(model, shape) -> np.ndarray:
     ff = {}
     for atom in expanded_atoms(model):
         if atom.element not in ff:
-            a, b, c = it92_coefficients(atom.element)
-            ff[atom.element] = np.exp(-np.outer(s2, b)) @ a + c
+            ff[atom.element] = xray_form_factor_s2(atom.element, s2, table="it92")
         T = np.exp(-2 * np.pi**2 * np.einsum("ni,ij,nj->n", H, atom.Ustar, H))
         X += atom.occupancy * ff[atom.element] * T * np.exp(-2j * np.pi * H @ atom.frac)
     rho = scipy.fft.irfftn(X.reshape(n1, n2, n3 // 2 + 1), s=shape, workers=-1)

@@ -1,9 +1,9 @@
 """X-ray structure factors of a refined CIF model with harmonic and third-order anharmonic ADPs.
 
 Own numpy code (gemmi's structure-factor calculators know no Gram-Charlier terms). Form factors
-are the International Tables Vol. C Table 6.1.1.4 four-Gaussian fits (IT92) as shipped by
-``gemmi.Element(...).it92``; anomalous dispersion f', f'' are taken from the CIF's
-``_atom_type_scat_dispersion_*`` (as Jana used them).
+are the International Tables Vol. C Table 6.1.1.4 four-Gaussian fits (IT92, the table Jana
+refined with) from :mod:`incipient.spectra.form_factors` (``table="it92"``); anomalous
+dispersion f', f'' are taken from the CIF's ``_atom_type_scat_dispersion_*`` (as Jana used them).
 
 Conventions (Jana2020 / Kuhs): for an atom at fractional x with fractional displacement covariance
 beta/(2 pi^2), the temperature factor is
@@ -22,27 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from incipient.experiment.cif import CifModel, expand_sites
+from incipient.spectra.form_factors import xray_form_factor_s2
 
 JANA_C_SCALE = 1e-3
 _C_INDEX = ((0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 1), (0, 1, 2), (0, 2, 2), (1, 1, 1), (1, 1, 2), (1, 2, 2), (2, 2, 2))
 
 
-def it92_coefficients(element: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """IT92 (ITC Vol. C 6.1.1.4) coefficients a (4,), b (4,) A^2 and c, via gemmi."""
-    import gemmi
-
-    el = gemmi.Element(element)
-    if el.atomic_number == 0:
-        raise ValueError(f"unknown element {element!r}")
-    it = el.it92
-    return np.array(it.a, dtype=float), np.array(it.b, dtype=float), float(it.c)
-
-
 def form_factor(element: str, stol_invA: np.ndarray) -> np.ndarray:
     """Neutral-atom f0(sin(theta)/lambda) in electrons (IT92 four-Gaussian fit)."""
-    a, b, c = it92_coefficients(element)
-    s2 = np.asarray(stol_invA, dtype=float) ** 2
-    return np.sum(a[:, None] * np.exp(-b[:, None] * s2.reshape(1, -1)), axis=0).reshape(s2.shape) + c
+    return xray_form_factor_s2(element, np.asarray(stol_invA, dtype=float) ** 2, table="it92")
 
 
 def third_order_tensor(C10: np.ndarray) -> np.ndarray:

@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 
+from incipient import units
 from incipient.errors import FileFormatError, InputError, OutputError, RunError
 from incipient.md.thermostats import bussi_scale, langevin_ou
 from incipient.md.trajectory import (
@@ -246,7 +247,7 @@ class VelocityVerlet:
         self.steps_nvt = int(steps_nvt)
         self.total_steps = int(total_steps)
         self.thermostat = thermostat
-        self.kT = units.kB * temperature_K
+        self.kT = units.kB_eV_K * temperature_K
         self.n_dof = 3 * self.n_atoms - 3
         self.tau_fs = float(tau_fs)
         self.gamma = float(friction_per_fs) / units.fs
@@ -350,7 +351,7 @@ class EnergyLog:
     def __call__(self) -> None:
         md, log = self.md, self.log
         log["step"].append(md.step)
-        log["temperature_K"].append(2.0 * md.kin / (md.n_dof * units.kB))
+        log["temperature_K"].append(2.0 * md.kin / (md.n_dof * units.kB_eV_K))
         log["potential_eV"].append(md.epot)
         log["total_eV"].append(md.epot + md.kin)
         log["phase"].append(0 if md.in_nvt else 1)
@@ -456,7 +457,7 @@ class ProgressBar:
             md = self.md
             el = time.perf_counter() - self.t0
             self.bar.set_postfix(ns_day=f"{self.done * md.timestep_fs * 1e-6 / (el / 86400):.3f}",
-                                 T=f"{2.0 * md.kin / (md.n_dof * units.kB):.0f}K")
+                                 T=f"{2.0 * md.kin / (md.n_dof * units.kB_eV_K):.0f}K")
 
     def close(self) -> None:
         self.bar.close()
@@ -586,7 +587,7 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
     atoms.calc = calc
     n = len(atoms)
     masses = atoms.get_masses()
-    kT = units.kB * s.temperature_K
+    kT = units.kB_eV_K * s.temperature_K
     n_dof = 3 * n - 3
     rng = np.random.default_rng(s.seed)
 

@@ -105,7 +105,7 @@ class Trajectory:
 
         a = Atoms(numbers=self.numbers, positions=self.positions[frame], cell=self.cell, pbc=True)
         if self.velocities is not None:
-            from ase import units
+            from incipient import units
 
             a.set_velocities(self.velocities[frame] / units.fs)  # A/fs -> ASE velocity
         a.wrap()
@@ -915,7 +915,7 @@ def check_trajectory(path: str | os.PathLike) -> int:
 
 def from_atoms_list(frames, dt_fs: float) -> Trajectory:
     """Trajectory from a list of ASE Atoms (positions unwrapped between frames)."""
-    from ase import units
+    from incipient import units
 
     if len(frames) == 0:
         raise ValueError("empty list of frames")

@@ -109,7 +109,7 @@ def chgnet(model: str = "0.3.0", device: str = "cpu", threads: int | None = None
     _import("torch", "chgnet")
     mod_model = _import("chgnet.model", "chgnet")
     mod_dyn = _import("chgnet.model.dynamics", "chgnet")
-    from ase import units
+    from incipient.units import GPa_eV_A3
 
     pkg_dir = os.path.dirname(mod_model.__file__)
     ckpt = {"0.3.0": "pretrained/0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar",
@@ -125,7 +125,7 @@ def chgnet(model: str = "0.3.0", device: str = "cpu", threads: int | None = None
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):  # CHGNet prints its parameter count and device
         net = mod_model.CHGNet.load(model_name=model, use_device=device, verbose=False)
-        calc = mod_dyn.CHGNetCalculator(model=net, use_device=device, stress_weight=units.GPa,
+        calc = mod_dyn.CHGNetCalculator(model=net, use_device=device, stress_weight=GPa_eV_A3,
                                         on_isolated_atoms=on_isolated_atoms)
     calc.parameters.update({
         "package": "chgnet", "package_version": _version("chgnet"), "model": f"CHGNet {model}",

@@ -21,7 +21,7 @@ import numpy as np
 
 from incipient.results import Result
 from incipient.spectra.resolution import as_resolution, convolve
-from incipient.units import kB_eV_K
+from incipient.units import bose_einstein, kB_eV_K
 
 
 def bose_factor_times_E(e_meV, temperature_K: float) -> np.ndarray:
@@ -32,8 +32,8 @@ def bose_factor_times_E(e_meV, temperature_K: float) -> np.ndarray:
     kt = kB_eV_K * 1e3 * temperature_K
     x = e / kt
     small = np.abs(x) < 1e-8
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        out = e / -np.expm1(-np.where(small, 1.0, x))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = -e * bose_einstein(-np.where(small, 1.0, x))  # E (n(x) + 1) = -E n(-x)
     return np.where(small, kt, np.nan_to_num(out, nan=0.0, posinf=0.0))
 
 
@@ -202,7 +202,7 @@ def fit_dho(energy_meV, intensity, *, temperature_K: float, resolution_fwhm_meV=
         p0 = [bkg0, el0]
         for ec in ecs:
             h = float(max(np.interp(ec, e, y) - bkg0, 1e-12 * max(abs(y).max(), 1.0)))
-            bf = 1.0 / (1.0 - np.exp(-ec / kt)) if temperature_K > 0 else 1.0
+            bf = -bose_einstein(-ec / kt) if temperature_K > 0 else 1.0  # n + 1
             p0 += [h * np.pi * max(g0, fw / 2) * ec / bf, float(np.clip(ec, 2e-3, e_cap * 0.99)), g0]
         return np.asarray(p0)
 

@@ -37,14 +37,12 @@ from incipient.errors import FileFormatError
 from incipient.results import Result
 from incipient.spectra.form_factors import species_weights
 from incipient.spectra.paths import path_distance, rlu_to_cartesian
-from incipient.units import THz_to_meV, kB_eV_K
+from incipient.units import THz_to_meV, amu_kg, bose_einstein, hbar_Js, kB_eV_K
 
 
 def _hbar_over_2m_omega_A2_THz() -> float:
     """hbar / (2 * 1 amu * 2 pi * 1 THz) in A^2 (divide by nu in THz, M in amu)."""
-    from ase.units import _amu, _hbar
-
-    return _hbar / (2.0 * _amu * 2.0 * np.pi * 1e12) * 1e20
+    return hbar_Js / (2.0 * amu_kg * 2.0 * np.pi * 1e12) * 1e20
 
 
 def bose(freq_THz, temperature_K: float) -> np.ndarray:
@@ -52,8 +50,7 @@ def bose(freq_THz, temperature_K: float) -> np.ndarray:
     e = np.asarray(freq_THz, dtype=float) * THz_to_meV * 1e-3
     if temperature_K <= 0:
         return np.zeros_like(e)
-    with np.errstate(over="ignore", divide="ignore"):
-        return 1.0 / np.expm1(e / (kB_eV_K * temperature_K))
+    return bose_einstein(e / (kB_eV_K * temperature_K))
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -33,10 +33,9 @@ import numpy as np
 from incipient.results import Result
 from incipient.spectra.form_factors import species_weights
 from incipient.spectra.paths import check_commensurate, path_distance, rlu_to_cartesian
+from incipient.units import hbar_meV_fs_2018 as HBAR_MEV_FS  # hbar in meV*fs (CODATA 2018)
 
 log = logging.getLogger(__name__)
-
-HBAR_MEV_FS = 658.2119569509066  # hbar in meV*fs (CODATA 2018)
 
 
 @numba.njit(cache=True, parallel=True, fastmath=False)

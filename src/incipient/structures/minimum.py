@@ -94,7 +94,7 @@ def gamma_frequencies_THz(atoms: Atoms, calculator, *, step_A: float = 0.01) -> 
 
     Central-difference Hessian of the energy (2 x 3N force calls), symmetrised, mass-weighted.
     """
-    from ase import units
+    from incipient.units import sqrt_eV_A2_amu_to_THz
 
     a = atoms.copy()
     a.calc = calculator
@@ -115,8 +115,7 @@ def gamma_frequencies_THz(atoms: Atoms, calculator, *, step_A: float = 0.01) -> 
     m = np.repeat(a.get_masses(), 3)
     d = h / np.sqrt(np.outer(m, m))
     w2 = np.linalg.eigvalsh(d)  # eV / (A^2 amu)
-    conv = np.sqrt(units._e / units._amu) * 1e10 / (2 * np.pi) / 1e12  # sqrt(eV/A^2/amu) -> THz
-    return np.sign(w2) * np.sqrt(np.abs(w2)) * conv
+    return np.sign(w2) * np.sqrt(np.abs(w2)) * sqrt_eV_A2_amu_to_THz
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,10 @@ def relax(atoms: Atoms, calc, *, fmax_eV_A: float = 1e-3, relax_cell: bool = Tru
 
     The cell keeps its symmetry only as far as the forces do; pass a symmetric start.
     """
-    from ase import units
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS, FIRE
+
+    from incipient.units import GPa_eV_A3
 
     if calc is None:
         raise InputError("relax: give a calculator (e.g. incipient.system.load_system(name).calculator())")
@@ -84,7 +85,7 @@ def relax(atoms: Atoms, calc, *, fmax_eV_A: float = 1e-3, relax_cell: bool = Tru
     for w in found:
         log.warning("%s", w)
     f = np.abs(atoms.get_forces()).max()
-    s = np.abs(atoms.get_stress()).max() / units.GPa if relax_cell else 0.0
+    s = np.abs(atoms.get_stress()).max() / GPa_eV_A3 if relax_cell else 0.0
     res = RelaxResult(
         lattice_A=tuple(float(x) for x in atoms.cell.lengths()),
         angles_deg=tuple(float(x) for x in atoms.cell.angles()),

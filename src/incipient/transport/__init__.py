@@ -1,7 +1,7 @@
 """Heat transport: Wigner (phono3py) and Green-Kubo conductivity, lifetime regimes, power-law fits, ensembles."""
 
 from incipient.transport.ensemble import run_ensemble
-from incipient.transport.fits import PowerLawFit, fit_power_law
+from incipient.transport.fits import PowerLawFit, fit_power_law, power_law_alpha
 from incipient.transport.fourphonon import (
     FourPhononRates,
     KappaComparison,
@@ -37,6 +37,7 @@ __all__ = [
     "GreenKuboResult",
     "PowerLawFit",
     "fit_power_law",
+    "power_law_alpha",
     "green_kubo",
     "kappa_vs_fstar",
     "kappa_vs_run_length",

@@ -158,3 +158,20 @@ def fit_power_law(temperature_K, kappa, kappa_err=None) -> PowerLawFit:
                        kappa_ref_err=out("kref_err"), T_ref_K=T_ref, chi2_red=out("chi2"),
                        temperature_K=T, kappa=k, kappa_err=ke if weighted else None,
                        weighted=weighted)
+
+
+def power_law_alpha(temperature_K, kappa) -> np.ndarray:
+    """Exponents alpha of unweighted fits kappa ~ T^alpha per column of ``kappa`` (n, k).
+
+    :func:`fit_power_law` column by column; NaN for a column with a non-positive or non-finite
+    value, and for all columns when there are fewer than 2 temperatures.
+    """
+    T = np.asarray(temperature_K, dtype=float)
+    k = np.asarray(kappa, dtype=float).reshape(T.size, -1)
+    out = np.full(k.shape[1], np.nan)
+    if T.size < 2:
+        return out
+    for j in range(k.shape[1]):
+        if np.all(np.isfinite(k[:, j]) & (k[:, j] > 0)):
+            out[j] = float(fit_power_law(T, k[:, j]).alpha)
+    return out

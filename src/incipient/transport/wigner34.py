@@ -9,7 +9,7 @@ replicas (rates redrawn within their standard errors).
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,7 +71,7 @@ class Wigner34Result(Result):
         r3, r34 = self.lifetime_regimes("3ph"), self.lifetime_regimes("34ph")
         idx = [i % len(self.temperatures_K) for i in temperature_indices]
         fig, axes = plt.subplots(1, len(idx), figsize=(5.4 * len(idx), 4.4), squeeze=False, constrained_layout=True)
-        meV = 4.135667696  # meV per THz
+        from incipient.units import THz_to_meV_2018 as meV  # meV per THz
         f = np.asarray(self.frequencies_THz).ravel()
         ok = f > 0.05
         for ax, it in zip(axes[0], idx, strict=True):
@@ -92,10 +92,11 @@ class Wigner34Result(Result):
         return fig
 
     def alpha(self, which: str = "34ph") -> np.ndarray:
-        """T exponent of kappa_p + kappa_c per direction (log-log least squares)."""
+        """T exponent of kappa_p + kappa_c per direction (:func:`~incipient.transport.fits.power_law_alpha`)."""
+        from incipient.transport.fits import power_law_alpha
+
         k = (self.kappa_p_34ph + self.kappa_c_34ph) if which == "34ph" else (self.kappa_p_3ph + self.kappa_c_3ph)
-        lt = np.log(self.temperatures_K)
-        return np.array([np.polyfit(lt, np.log(k[:, i]), 1)[0] for i in range(3)])
+        return power_law_alpha(self.temperatures_K, k)
 
     def reduction_p(self) -> np.ndarray:
         """(nT, 3) fractional reduction of kappa_p by 4ph scattering: 1 - kappa_p(3+4ph)/kappa_p(3ph)."""
@@ -154,41 +155,68 @@ class Wigner34Result(Result):
         return fig
 
 
-@contextmanager
 def _worker_pool(n_workers: int):
-    """Spawned worker processes with one numba and one BLAS thread each.
+    """Dask pool of ``n_workers`` worker processes with one numba and one BLAS thread each.
 
-    The children read the thread variables when they start, and a ProcessPoolExecutor starts
-    them on demand, so the variables stay set in this process until the pool is shut down (this
-    process's own numba and BLAS read them at import and are not affected).
+    :func:`incipient.transport.ensemble.dask_pool` (LocalCluster, no per-worker memory limit);
+    a context manager yielding a :class:`~incipient.transport.ensemble.DaskPool`.
     """
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
+    from incipient.transport.ensemble import dask_pool
 
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})
-    pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        yield pool
-    finally:
-        pool.shutdown()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-_THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    return dask_pool(n_workers, processes=True, single_threaded_workers=True, memory_limit=0)
 
 
 def _batch_in_worker(job):
-    """One 4ph batch in a worker process (see :func:`wigner_3ph_4ph`, ``n_workers``)."""
+    """One 4ph batch in a worker process (see :func:`wigner_3ph_4ph`, ``n_workers``).
+
+    The worker process's own peak RSS after the batch goes into the result's
+    ``info["peak_rss_worker_MB"]`` (:func:`_own_peak_rss_MB`).
+    """
     from incipient.transport.fourphonon import four_phonon_rates
 
     mp, fc4, T, n_samples, seed, kw = job
-    return four_phonon_rates(mp, fc4, T, n_samples=n_samples, rng=np.random.default_rng(seed), n_threads=1, **kw)
+    r = four_phonon_rates(mp, fc4, T, n_samples=n_samples, rng=np.random.default_rng(seed), n_threads=1, **kw)
+    r.info["peak_rss_worker_MB"] = _own_peak_rss_MB()
+    return r
+
+
+def _run_4ph_batches(mp, fc4, T, jobs, kw, *, n_workers: int, max_wall_s: float | None, t_all: float,
+                     say=lambda msg: None) -> list:
+    """The 4ph batches ``jobs`` [(n_samples, seed), ...] in order, in waves of ``n_workers``.
+
+    n_workers = 1: in this process; more: Dask worker processes (:func:`_worker_pool`; ``mp`` and
+    ``fc4`` are sent to each worker once). With ``max_wall_s`` (budget counted from the
+    ``perf_counter`` time ``t_all``) it stops, after at least two batches, before a wave that
+    would not fit. Same rates, bit for bit, for any ``n_workers``.
+    """
+    import time
+
+    from incipient.transport.fourphonon import four_phonon_rates
+
+    t0 = time.perf_counter()
+    B = len(jobs)
+    batches = []
+    with _worker_pool(n_workers) if n_workers > 1 else nullcontext() as pool:
+        shared = (mp, fc4) if pool is None else tuple(pool.scatter([mp, fc4]))
+        b = 0
+        while b < B:
+            if max_wall_s is not None and b >= 2:
+                per_wave = (time.perf_counter() - t0) / (b / n_workers)
+                reserve = 0.05 * max_wall_s + 30.0  # Wigner assembly and jackknife
+                if time.perf_counter() - t_all + per_wave + reserve > max_wall_s:
+                    say(f"stopping after {b} of {B} batches: the next would exceed max_wall_s = {max_wall_s:g} s")
+                    break
+            wave = jobs[b:b + n_workers]
+            if pool is None:
+                done = [four_phonon_rates(mp, fc4, T, n_samples=ns, rng=np.random.default_rng(sd), **kw)
+                        for ns, sd in wave]
+            else:
+                done = pool.map(_batch_in_worker, [(*shared, T, ns, sd, kw) for ns, sd in wave])
+            for r4b in done:
+                batches.append(r4b)
+                say(f"4ph batch {len(batches)}/{B} done ({r4b.wall_time_s:.1f} s)")
+            b += len(wave)
+    return batches
 
 
 def _peak_rss_MB() -> float:
@@ -198,11 +226,20 @@ def _peak_rss_MB() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _peak_rss_children_MB() -> float:
-    """Largest peak resident memory of any finished child process (MB; 4ph worker processes)."""
-    import resource
+def _own_peak_rss_MB() -> float:
+    """Peak resident memory of this process's own address space (MB): Linux ``VmHWM``.
 
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    Unlike ``getrusage`` it does not include the parent's RSS at the fork that preceded a spawned
+    worker's exec (Linux carries it over); ``getrusage`` where /proc is not available.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return _peak_rss_MB()
 
 
 def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh=(4, 4, 4),
@@ -229,10 +266,11 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     result then holds the q-pairs actually used (``n_samples`` and ``info["n_batches"]``).
     phono3py_lang : phono3py's backend for the 3ph part ("C": OpenMP threads, "Rust": rayon
     threads, RAYON_NUM_THREADS; None: phono3py's default, Rust in phono3py 4.10).
-    n_workers : 4ph batches run in this many single-threaded worker processes at once (the
-    batches are independent, so the rates are identical to ``n_workers=1``; a single process
-    does not gain from a second thread in the 4ph part). With ``max_wall_s`` the budget check is
-    made per wave of ``n_workers`` batches.
+    n_workers : 4ph batches run in this many single-threaded Dask worker processes at once
+    (a LocalCluster, :func:`incipient.transport.ensemble.dask_pool`; the batches are independent,
+    so the rates are identical to ``n_workers=1``; a single process does not gain from a second
+    thread in the 4ph part). With ``max_wall_s`` the budget check is made per wave of
+    ``n_workers`` batches. ``info["peak_rss_worker_MB"]``: the largest worker peak RSS.
     The result's ``info`` holds the wall time of each stage, the peak RSS and 4ph statistics.
     """
     import time
@@ -246,7 +284,8 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
         read_shengbte_fc3,
         read_shengbte_fc4,
     )
-    from incipient.transport.fourphonon import four_phonon_rates, mesh_phonons
+    from incipient.transport.fits import power_law_alpha
+    from incipient.transport.fourphonon import mesh_phonons
     from incipient.transport.wigner_assembly import (
         point_group_cartesian,
         velocity_operator,
@@ -299,27 +338,9 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     seeds = np.random.SeedSequence(rng).spawn(B)
     kw = {"smearing": smearing4, "scalebroad": scalebroad, "single_precision": single_precision}
     jobs = [(None if exact else sizes[b], seeds[b]) for b in range(B)]
-    batches = []
     n_workers = max(1, min(int(n_workers), B))
-    with _worker_pool(n_workers) if n_workers > 1 else nullcontext() as pool:
-        b = 0
-        while b < B:
-            if max_wall_s is not None and b >= 2:
-                per_wave = (time.perf_counter() - t0) / (b / n_workers)
-                reserve = 0.05 * max_wall_s + 30.0  # Wigner assembly and jackknife
-                if time.perf_counter() - t_all + per_wave + reserve > max_wall_s:
-                    say(f"stopping after {b} of {B} batches: the next would exceed max_wall_s = {max_wall_s:g} s")
-                    break
-            wave = jobs[b:b + n_workers]
-            if pool is None:
-                done = [four_phonon_rates(mp, fc4, T, n_samples=ns, rng=np.random.default_rng(sd), **kw)
-                        for ns, sd in wave]
-            else:
-                done = list(pool.map(_batch_in_worker, [(mp, fc4, T, ns, sd, kw) for ns, sd in wave]))
-            for r4b in done:
-                batches.append(r4b)
-                say(f"4ph batch {len(batches)}/{B} done ({r4b.wall_time_s:.1f} s)")
-            b += len(wave)
+    batches = _run_4ph_batches(mp, fc4, T, jobs, kw, n_workers=n_workers, max_wall_s=max_wall_s, t_all=t_all,
+                               say=say)
     stages["4ph_rates_s"] = time.perf_counter() - t0
     if len(batches) < B:
         B = len(batches)
@@ -378,16 +399,15 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
             return np.std(np.asarray(x), axis=0) if len(x) else np.zeros(np.shape(x)[1:])
     kp3, kc3 = d(k3.kappa_p), d(k3.kappa_c)
     red = [1.0 - smp[0] / kp3 for smp in samples]
-    lt = np.log(np.asarray(T))
-    al = [[np.polyfit(lt, np.log(smp[0][:, i] + smp[1][:, i]), 1)[0] for i in range(3)] for smp in samples] \
-        if len(T) > 1 else []
+    al = [power_law_alpha(T, smp[0] + smp[1]) for smp in samples] if len(T) > 1 else []
     stages["wigner_assembly_s"] = time.perf_counter() - t0
     stages["total_s"] = time.perf_counter() - t_all
     ok = (g4 > 0) & (g3 > 0)
     rel = np.where(g4 > 0, e4 / np.where(g4 > 0, g4, 1.0), np.nan)
     info = {
         "stages_s": stages, "peak_rss_MB": _peak_rss_MB(), "error_method": err_method, "n_batches": B,
-        "n_workers": n_workers, "peak_rss_worker_MB": _peak_rss_children_MB() if n_workers > 1 else 0.0,
+        "n_workers": n_workers,
+        "peak_rss_worker_MB": max(r.info.get("peak_rss_worker_MB", 0.0) for r in batches) if n_workers > 1 else 0.0,
         "n_irreducible_q": int(n_ir), "n_pairs_total": int(grid.n_q ** 2), "smearing4": smearing4,
         "single_precision": bool(single_precision), "n_imaginary_modes": int(mp.n_imaginary),
         "phono3py_lang": str(ph3.lang),

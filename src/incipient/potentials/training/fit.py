@@ -36,8 +36,7 @@ import numpy as np
 
 from incipient.errors import InputError
 from incipient.results import Result
-
-EV_A3_TO_GPA = 160.21766208
+from incipient.units import eV_A3_to_GPa
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ class _Problem:
                     sig += float((d[hs] ** 2).sum())
         e = 1e3 * np.sqrt(total[0] / nE) if nE else float("nan")
         f = 1e3 * np.sqrt(total[1] / nF) if nF else float("nan")
-        s = EV_A3_TO_GPA * np.sqrt(sig / nS) if nS else float("nan")
+        s = eV_A3_to_GPa * np.sqrt(sig / nS) if nS else float("nan")
         return float(e), float(f), float(s)
 
     def basis_rms(self, x):

@@ -1,1 +1,0 @@
-"""plotting stage of incipient."""
