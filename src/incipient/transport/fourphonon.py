@@ -100,7 +100,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from incipient.results import Result
+from incipient.transport.fits import fit_power_law, power_law_alpha
 from incipient.transport.wigner_assembly import IrreducibleMesh, irreducible_mesh
+from incipient.units import THz_to_meV_2018, bose_einstein
+from incipient.units import amu_kg_2018 as _AMU_KG
+from incipient.units import eV_J_2018 as _EV_J
+from incipient.units import hbar_Js_2018 as _HBAR_JS
+from incipient.units import kB_eV_K_2018 as _KB_EV
 
 __all__ = [
     "FourPhononRates",
@@ -115,10 +121,6 @@ __all__ = [
     "stratify",
 ]
 
-_HBAR_JS = 1.054571817e-34
-_EV_J = 1.602176634e-19
-_AMU_KG = 1.66053906660e-27
-_KB_EV = 8.617333262e-5
 _HBAR_EVS = _HBAR_JS / _EV_J
 
 
@@ -254,9 +256,7 @@ def _prepare_fc4(fc4, lattice_A: np.ndarray):
 
 def _bose(w_radps: np.ndarray, T: float, valid: np.ndarray) -> np.ndarray:
     x = _HBAR_EVS * 1e12 * np.where(valid, w_radps, 1.0) / (_KB_EV * T)
-    with np.errstate(over="ignore"):
-        n = 1.0 / np.expm1(x)
-    return np.where(valid, n, 0.0)
+    return np.where(valid, bose_einstein(x), 0.0)
 
 
 def _canonical_pairs(grid: IrreducibleMesh, iq0: int):
@@ -683,13 +683,13 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
 
 
 def power_law_exponent(temperatures_K, kappa) -> tuple[float, float]:
-    """Least-squares fit kappa = c T^alpha in log-log; returns (alpha, c)."""
+    """Least-squares fit kappa = c T^alpha in log-log (:func:`incipient.transport.fits.fit_power_law`); returns (alpha, c)."""
     T = np.asarray(temperatures_K, float)
     k = np.asarray(kappa, float)
     if T.shape != k.shape or len(T) < 2 or (T <= 0).any() or (k <= 0).any():
         raise ValueError("power_law_exponent needs >= 2 positive (T, kappa) pairs of equal length")
-    alpha, logc = np.polyfit(np.log(T), np.log(k), 1)
-    return float(alpha), float(np.exp(logc))
+    f = fit_power_law(T, k)
+    return float(f.alpha), float(f.prefactor)
 
 
 @dataclass(frozen=True)
@@ -723,12 +723,12 @@ class KappaComparison(Result):
         T = self.temperatures_K
         fig, axes = plt.subplots(1, 5, figsize=(17, 3.4))
         f = self.frequencies_THz
-        meV = f * 4.135667696
+        meV = f * THz_to_meV_2018
         for ax, it in zip(axes[:2], (0, len(T) - 1), strict=True):
             ax.semilogy(meV, self.tau_3ph_ps[it], "*", ms=3, color="C0", label="3ph")
             ax.semilogy(meV, self.tau_34ph_ps[it], "o", ms=2, mfc="none", color="C4", label="3+4ph")
             e = np.linspace(max(meV.min(), 0.05), meV.max(), 100)
-            ax.semilogy(e, 1.0 / (2 * np.pi * e / 4.135667696), "g-", label="Ioffe-Regel $1/\\omega$")
+            ax.semilogy(e, 1.0 / (2 * np.pi * e / THz_to_meV_2018), "g-", label="Ioffe-Regel $1/\\omega$")
             ax.axhline(self.wigner_limit_ps, color="k", ls="--", label="Wigner limit")
             ax.set_xlabel("energy (meV)")
             ax.set_ylabel("lifetime (ps)")
@@ -761,10 +761,7 @@ def compare_kappa_3ph_34ph(k3, k34, rates3_per_ps, rates34_per_ps, n_atoms: int)
         return np.einsum("tii->ti", np.asarray(a))
 
     tot3, tot34 = diag(k3.kappa_p + k3.kappa_c), diag(k34.kappa_p + k34.kappa_c)
-    a3 = np.array([power_law_exponent(T, tot3[:, i])[0] if (tot3[:, i] > 0).all() and len(T) > 1 else np.nan
-                   for i in range(3)])
-    a34 = np.array([power_law_exponent(T, tot34[:, i])[0] if (tot34[:, i] > 0).all() and len(T) > 1
-                    else np.nan for i in range(3)])
+    a3, a34 = power_law_alpha(T, tot3), power_law_alpha(T, tot34)
     f = np.asarray(k3.frequencies_THz, float)
     with np.errstate(divide="ignore"):
         tau3 = 1.0 / np.asarray(rates3_per_ps, float).reshape(len(T), -1)

@@ -155,6 +155,12 @@ class Wigner34Result(Result):
         return fig
 
 
+#: fewest q-pairs per q-point in one 4ph batch (one ``four_phonon_rates`` call): with fewer, the
+#: dominating triples cannot all be summed exactly and the stated errors are too small again
+#: (docs/fourphonon.md, "Sampling errors: calibration"); fewer batches are used instead.
+MIN_PAIRS_PER_BATCH = 100
+
+
 def _worker_pool(n_workers: int):
     """Dask pool of ``n_workers`` worker processes with one numba and one BLAS thread each.
 
@@ -252,8 +258,10 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
 
     primitive : ase.Atoms (masses set); fc2 : array (phonopy order, ``supercell_matrix``) or file;
     fc3 : ShengBTE file / ``ShengBTEFC3``; fc4 : ShengBTE file / ``ShengBTEFC4``.
-    n_samples : q-pairs sampled per irreducible q-point for 4ph (None: the exact sum).
-    n_batches : the sampled q-pairs are drawn in this many independent batches; the 4ph sampling
+    n_samples : q-pairs sampled per irreducible q-point for 4ph (None, or at least the ~N_q^2/6
+    distinct slot triples the exact sum evaluates: the exact sum).
+    n_batches : the sampled q-pairs are drawn in this many independent batches (fewer when a batch
+    would get under ``MIN_PAIRS_PER_BATCH`` = 100 q-pairs per q-point); the 4ph sampling
     error of kappa is the jackknife over the batches (it keeps the correlations between modes and
     q-points that share q-pairs). n_batches = 1: error from ``n_replicas`` replicas with the rates
     redrawn independently within their standard errors (ignores those correlations).
@@ -328,8 +336,10 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     mp = mesh_phonons(ph, list(mesh), imaginary="drop", symprec=symprec)
     stages["4ph_phonons_s"] = time.perf_counter() - t1
     n_ir = len(mp.grid.ir_index)
-    exact = n_samples is None or n_samples >= mp.grid.n_q ** 2
-    B = 1 if exact else max(1, min(int(n_batches), int(n_samples)))
+    # the exact sum evaluates each unordered slot triple once (~N_q^2/6 q-pairs): no more than the sample
+    exact = n_samples is None or n_samples >= mp.grid.n_q ** 2 // 6
+    # the stratified sampler needs ~100 q-pairs per call for honest errors (docs/fourphonon.md, calibration)
+    B = 1 if exact else max(1, min(int(n_batches), int(n_samples) // MIN_PAIRS_PER_BATCH))
     sizes = [len(c) for c in np.array_split(np.arange(0 if exact else int(n_samples)), B)] if not exact else [0]
     say(f"4ph rates: {n_ir} irreducible q-points, "
         + ("exact sum" if exact else f"{n_samples} of {mp.grid.n_q ** 2} q-pairs each in {B} batches")
