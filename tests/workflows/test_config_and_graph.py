@@ -138,3 +138,12 @@ def test_system_digest_follows_contents_not_folders(tmp_path):
         fh.write("\n")  # same numbers, different bytes: the file's content hash changes
     assert System.from_file(b / src.name).digest(("potential",)) != System.from_file(a / src.name).digest(("potential",))
     assert System.from_file(b / src.name).digest(("structure",)) == System.from_file(a / src.name).digest(("structure",))
+
+
+def test_velocity_convention_is_validated():
+    from incipient.workflows.config import StudyConfigError
+
+    assert load_config().kappa.velocity_convention == "crystal"
+    assert load_config(overrides={"kappa": {"velocity_convention": "lattice_phase"}}).kappa.velocity_convention == "lattice_phase"
+    with pytest.raises(StudyConfigError, match="kappa.velocity_convention: 'shengbte' is not one of crystal"):
+        load_config(overrides={"kappa": {"velocity_convention": "shengbte"}})

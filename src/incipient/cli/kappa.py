@@ -108,6 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="4ph batches run in this many single-threaded processes at once (e.g. the core count)")
     p.add_argument("--max-wall-s", type=float,
                    help="wall-time budget: 4ph batches stop early (after >= 2) when the next would not fit")
+    p.add_argument("--velocity-convention", choices=["crystal", "lattice_phase", "lattice_phase_real"], default="crystal",
+                   help="velocity operator: crystal = atomic-position phases (correct, default); lattice_phase[_real] = "
+                        "ShengBTE-style lattice-vector phases [real off-diagonals] (docs/kappa.md)")
     p.add_argument("--output", help="save the Wigner34Result as JSON")
     p.add_argument("--plot", help="save the kappa(T) figure (PNG)")
     p.add_argument("--lifetimes-plot", help="save lifetimes 3ph vs 3+4ph at the lowest and highest T (PNG)")
@@ -183,7 +186,7 @@ def run(args) -> int:
                              n_samples=args.samples or None, n_batches=args.batches, scalebroad=args.scalebroad,
                              smearing4=args.smearing4, single_precision=args.single_precision, rng=args.seed,
                              symprec=args.symprec, max_wall_s=args.max_wall_s, phono3py_lang=args.phono3py_lang,
-                             n_workers=args.workers,
+                             n_workers=args.workers, velocity_convention=args.velocity_convention,
                              progress=not args.quiet)
         if args.output:
             res.save(args.output)

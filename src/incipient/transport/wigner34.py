@@ -253,7 +253,8 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
                    rng: int = 0, symprec: float = 1e-3, n_replicas: int = 8, n_batches: int = 4,
                    smearing4: str = "adaptive", single_precision: bool = False,
                    max_wall_s: float | None = None, phono3py_lang: str | None = None,
-                   n_workers: int = 1, progress: bool = False) -> Wigner34Result:
+                   n_workers: int = 1, velocity_convention: str = "crystal",
+                   progress: bool = False) -> Wigner34Result:
     """kappa_p and kappa_c with 3ph (+isotope) and with 3+4ph rates, on the same mesh.
 
     primitive : ase.Atoms (masses set); fc2 : array (phonopy order, ``supercell_matrix``) or file;
@@ -279,6 +280,11 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     so the rates are identical to ``n_workers=1``; a single process does not gain from a second
     thread in the 4ph part). With ``max_wall_s`` the budget check is made per wave of
     ``n_workers`` batches. ``info["peak_rss_worker_MB"]``: the largest worker peak RSS.
+    velocity_convention : the velocity operator's convention
+    (:data:`incipient.transport.wigner_assembly.VELOCITY_CONVENTIONS`): "crystal" (atomic-position
+    phases, correct, default) or "lattice_phase" / "lattice_phase_real" (lattice-vector phases only
+    [real off-diagonal parts], as in ShengBTE-based Wigner add-ons; same kappa_p, a different and
+    symmetry-breaking kappa_c; docs/kappa.md).
     The result's ``info`` holds the wall time of each stage, the peak RSS and 4ph statistics.
     """
     import time
@@ -327,7 +333,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     g3 = 4 * np.pi * np.asarray(tc.gamma[0])  # (nT, nq, nb) 1/ps
     giso = 4 * np.pi * np.asarray(tc.gamma_isotope[0])
     t0 = time.perf_counter()
-    f, v = velocity_operator(ph3, q)
+    f, v = velocity_operator(ph3, q, velocity_convention=velocity_convention)
     rots = point_group_cartesian(ph3.primitive, symprec=symprec)
     vol = ph3.primitive.volume
     stages["velocity_operator_s"] = time.perf_counter() - t0
@@ -416,6 +422,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     rel = np.where(g4 > 0, e4 / np.where(g4 > 0, g4, 1.0), np.nan)
     info = {
         "stages_s": stages, "peak_rss_MB": _peak_rss_MB(), "error_method": err_method, "n_batches": B,
+        "velocity_convention": velocity_convention,
         "n_workers": n_workers,
         "peak_rss_worker_MB": max(r.info.get("peak_rss_worker_MB", 0.0) for r in batches) if n_workers > 1 else 0.0,
         "n_irreducible_q": int(n_ir), "n_pairs_total": int(grid.n_q ** 2), "smearing4": smearing4,

@@ -95,6 +95,7 @@ class KappaConfig:
     temperatures_K: tuple = (300.0, 450.0, 600.0)
     four_phonon: bool = False
     four_phonon_samples: int = 60  # q-pairs sampled per irreducible q-point (0: exact sum)
+    velocity_convention: str = "crystal"  # or lattice_phase, lattice_phase_real (ShengBTE add-ons; docs/kappa.md)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,11 @@ def _validate(cfg: StudyConfig, where: str) -> None:
         raise StudyConfigError(f"{where}md.temperatures_K: at least one temperature")
     if cfg.structure.md_cell not in ("input", "relaxed"):
         raise StudyConfigError(f"{where}structure.md_cell: {cfg.structure.md_cell!r} is not one of input, relaxed")
+    from incipient.transport.wigner_assembly import VELOCITY_CONVENTIONS
+
+    if cfg.kappa.velocity_convention not in VELOCITY_CONVENTIONS:
+        raise StudyConfigError(f"{where}kappa.velocity_convention: {cfg.kappa.velocity_convention!r} is not one of "
+                               f"{', '.join(VELOCITY_CONVENTIONS)}")
     if len(cfg.kappa.mesh) != 3 or min(cfg.kappa.mesh) < 1:
         raise StudyConfigError(f"{where}kappa.mesh: three positive integers")
     # every number: finite, and positive (or non-negative) where the physics needs it
