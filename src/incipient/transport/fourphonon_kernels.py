@@ -61,6 +61,23 @@ def build_reciprocal_fc4(T, pa, pb, pc, rix, jj, kk, ll, blocks, X):  # pragma: 
                     X[J, K, b, l0 + delta] += p * T[n, c, b]
 
 
+@njit(cache=True, inline="always")
+def _width2(a, b, use_max):  # pragma: no cover - compiled
+    """Sum (or max, with use_max) over directions of (a - b)^2 and of (a + b)^2."""
+    dm = 0.0
+    dp = 0.0
+    for x in range(a.shape[0]):
+        m = a[x] - b[x]
+        s = a[x] + b[x]
+        if use_max:
+            dm = max(dm, m * m)
+            dp = max(dp, s * s)
+        else:
+            dm += m * m
+            dp += s * s
+    return dm, dp
+
+
 @njit(cache=True)
 def _pair_widths(pa, pb, use_max, out):  # pragma: no cover - compiled
     """Squared projected velocity differences of two slots, for both relative signs.
@@ -71,19 +88,7 @@ def _pair_widths(pa, pb, use_max, out):  # pragma: no cover - compiled
     """
     for i in range(pa.shape[0]):
         for j in range(pb.shape[0]):
-            dm = 0.0
-            dp = 0.0
-            for x in range(pa.shape[1]):
-                m = pa[i, x] - pb[j, x]
-                s = pa[i, x] + pb[j, x]
-                if use_max:
-                    dm = max(dm, m * m)
-                    dp = max(dp, s * s)
-                else:
-                    dm += m * m
-                    dp += s * s
-            out[i, j, 0] = dm
-            out[i, j, 1] = dp
+            out[i, j, 0], out[i, j, 1] = _width2(pa[i], pb[j], use_max)
 
 
 # smearing modes of accumulate_pair
@@ -235,17 +240,7 @@ def _min_pair_width2(px, py, vx, vy, use_max, out2):  # pragma: no cover - compi
         for j in range(py.shape[0]):
             if not vy[j]:
                 continue
-            dm = 0.0
-            dp = 0.0
-            for x in range(px.shape[1]):
-                m = px[i, x] - py[j, x]
-                s = px[i, x] + py[j, x]
-                if use_max:
-                    dm = max(dm, m * m)
-                    dp = max(dp, s * s)
-                else:
-                    dm += m * m
-                    dp += s * s
+            dm, dp = _width2(px[i], py[j], use_max)
             out2[0] = min(out2[0], dm)
             out2[1] = min(out2[1], dp)
 
