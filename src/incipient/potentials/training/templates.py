@@ -426,3 +426,22 @@ def level_of(model) -> int | None:
         if s.alpha_moments_count > model.alpha_moments_count:
             break
     return None
+
+
+def random_mtp(level: int, species, path, seed: int = 0):
+    """Write an untrained level-``level`` MTP with random, small (physically sane) coefficients to
+    ``path`` (for speed and parity checks: the cost of an evaluation does not depend on the values)."""
+    import dataclasses
+
+    import numpy as np
+
+    from incipient.potentials.training.writer import write_mtp
+
+    m = mtp_template(level, species_count=len(species), min_dist_A=1.75, max_dist_A=7.0, radial_basis_size=8,
+                     species=species, scaling=0.0766)
+    rng = np.random.default_rng(seed + 100 * level)
+    m = dataclasses.replace(
+        m, radial_coeffs=rng.normal(0.0, 0.12, m.radial_coeffs.shape),
+        moment_coeffs=rng.normal(0.0, 1.0, m.moment_coeffs.shape) / np.sqrt(m.moment_coeffs.size),
+        species_coeffs=rng.normal(-2.0, 0.5, len(species)))
+    return write_mtp(m, path, species=species)
