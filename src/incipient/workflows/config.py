@@ -100,7 +100,7 @@ class KappaConfig:
 
 @dataclass(frozen=True)
 class MEMConfig:
-    temperatures_K: tuple = (200, 500)
+    temperatures_K: tuple = (200.0, 500.0)
     grid_A: float = 0.1
 
 
