@@ -361,7 +361,8 @@ class System:
             return {**d, "file": Path(d["file"]).name} if d.get("file") else d
 
         full = {"structure": lambda: [self.structure.get_chemical_symbols(), np.round(self.structure.cell.array, 10).tolist(),
-                                      np.round(self.structure.positions, 10).tolist(), files([self.structure_file])],
+                                      np.round(self.structure.positions, 10).tolist(), files([self.structure_file]),
+                                      self.symprec],
                 "potential": potential,
                 "mobile": lambda: [self.mobile_species, self.mobile_charge_e],
                 "published": lambda: files(self.published.files()) | {"fc_supercell": self.published.fc_supercell},

@@ -187,3 +187,24 @@ def test_snapshot_with_an_atom_off_its_site_is_left_out():
     assert fit.r2_test > 0.99
     with pytest.raises(ValueError, match="too few left to fit"):
         fit_potential(ideal, [snaps[2], snaps[2]], prim, (4.0,))
+
+
+def test_underdetermined_and_meaningless_fits_are_refused():
+    """Fewer force rows than parameters is refused before fitting; a fit that predicts held-out forces
+    worse than their mean (forces unrelated to the displacements) is refused after it."""
+    from incipient.errors import InputError, RunError
+    from incipient.lattice.fit import fit_potential
+
+    prim = bulk("Al", "fcc", a=A_AL)
+    ideal = bulk("Al", "fcc", a=A_AL, cubic=True).repeat((2, 2, 2))
+    rng = np.random.default_rng(5)
+    disps = rng.normal(0.0, 0.02, size=(6, len(ideal), 3))
+    nacl, nacl_sc = bulk("NaCl", "rocksalt", a=5.64), bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat((2, 2, 2))
+    u = rng.normal(0.0, 0.02, size=(2, len(nacl_sc), 3))
+    with pytest.raises(InputError, match="225 force-constant parameters .* only 192 force rows"):
+        fit_potential(nacl_sc, (u, rng.normal(size=u.shape)), nacl, (5.5, 5.5, 4.0), test_fraction=0.5)
+    # forces with no relation to the displacements: noise on a uniform push, which no
+    # translation-invariant force-constant model can give
+    junk = 5.0 + rng.normal(size=disps.shape)
+    with pytest.raises(RunError, match="worse than their mean"):
+        fit_potential(ideal, (disps, junk), prim, (4.0, 3.0), test_fraction=0.34, rng=0)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from incipient.errors import InputError
+from incipient.errors import InputError, RunError
 from incipient.results import Result
 
 __all__ = ["FitResult", "FcpFit", "check_fit_cutoffs", "choose_supercell", "compact_fc3_from_hiphive", "cluster_space",
@@ -381,6 +381,12 @@ def fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[flo
         from trainstation import fit
 
         cs = cluster_space(primitive, cutoffs, symprec=symprec)
+        n_rows = len(train_idx) * 3 * len(ideal_supercell)
+        if fit_method == "least-squares" and n_rows < cs.n_dofs:
+            raise InputError(f"{cs.n_dofs} force-constant parameters (cutoffs {cutoffs} A, {len(primitive)}-atom primitive "
+                             f"cell) but only {n_rows} force rows in {len(train_idx)} training snapshots: a least-squares "
+                             "fit is underdetermined; give more snapshots or smaller cutoffs (or a primitive cell with its "
+                             "symmetry: a larger symprec)")
         structures = prepare_structures(snaps, ideal_supercell)
         sc = StructureContainer(cs)
         for s in structures:
@@ -400,6 +406,10 @@ def fit_potential(ideal_supercell, snapshots, primitive, cutoffs_A: Sequence[flo
         else:
             rmse_test, r2 = float("nan"), float("nan")
             f_ref = f_pred = np.zeros((0, len(ideal_supercell), 3))
+        if n_test and r2 < 0:
+            raise RunError(f"the force-constant fit predicts the held-out forces worse than their mean (R^2 = {r2:.3g}, "
+                           f"RMSE {rmse_test:.3g} eV/A; {cs.n_dofs} parameters, {n_rows} force rows): the fit is "
+                           "meaningless; give more snapshots or smaller cutoffs")
         fcp = ForceConstantPotential(cs, params)
         by_order = {o: int(cs.get_n_dofs_by_order(o)) for o in range(2, len(cutoffs) + 2)}
     return FcpFit(fcp=fcp, cluster_space=cs, parameters=params, cutoffs_A=tuple(cutoffs), fit_method=fit_method,
