@@ -85,7 +85,8 @@ def run(ctx: StageContext) -> dict:
     ase.io.write(ctx.path("primitive.extxyz"), prim)
     sc = fc_supercell(system, ctx.config) if system.published.fc_supercell else effective.choose_supercell(
         prim, max(c.cutoffs_A))
-    res = effective.effective_force_constants(prim, ideal, snaps, tuple(c.cutoffs_A), fc_supercell=sc, out_dir=ctx.dir)
+    res = effective.effective_force_constants(prim, ideal, snaps, tuple(c.cutoffs_A), fc_supercell=sc, out_dir=ctx.dir,
+                                              symprec=system.symprec)
     figs = [figure(ctx, effective.plot_bands(res.phonopy()), "bands.png",
                    f"Phonon dispersion of the {run_['temperature_K']:g} K effective fc2 (path through the special points of the primitive cell).")]
     orders = {2: "fc2", 3: "fc3", 4: "fc4"}

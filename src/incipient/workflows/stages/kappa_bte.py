@@ -49,7 +49,7 @@ def run(ctx: StageContext) -> dict:
     fc3 = str(system.published.fc3) if _fc_source(system, ctx.config, 3) == "published" else fc["fc3_file"]
     Ts = tuple(float(t) for t in c.temperatures_K)
     res = wigner_conductivity(prim, read_fc2(fc["fc2_file"]), fc3, supercell_matrix=sc, phonon_supercell_matrix=sc,
-                              mesh=tuple(c.mesh), temperatures_K=Ts)
+                              mesh=tuple(c.mesh), temperatures_K=Ts, symprec=system.symprec)
     res.save(ctx.path("wigner.json"))
     figs = [figure(ctx, res.plot(), "wigner.png", "Wigner conductivity (3ph): spectral and cumulative kappa_p, kappa_c at "
                                                   "the lowest T; kappa(T) with T^alpha fits (Figure 4c-f).")]
