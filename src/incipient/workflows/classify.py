@@ -19,7 +19,10 @@ Rules (thresholds stated so that a user can disagree with them):
   microsecond) either by the run itself (its 95 % Poisson upper bound, -ln 0.05 / ion-ps) or by
   harmonic transition-state theory, rate = nu exp(-E_a / kB T), from a computed barrier, when
   the run's hop count agrees with that rate;
-- undecided: no hop, and neither bound reaches that: the label says so, gives the bound on the
+- undecided (incipient or superionic): hops are seen, but too few (< 10) for a return fraction
+  and too short a run for long-range motion, with D (an upper bound) above 1e-7 cm^2/s: the
+  label says so and names the run that would decide (MSD past the squared site spacing, >= 10 hops);
+- undecided (electronic or incipient): no hop, and neither bound reaches that: the label says so, gives the bound on the
   rate and on sigma (D <= rate l^2 / 6 for hops of length l, Nernst-Einstein), and names the run
   that would decide (ion-ps needed; with a barrier, the run length in which TST predicts three
   hops).
@@ -36,6 +39,7 @@ from incipient.results import Result
 SUPERIONIC_D_CM2_S = 1e-6
 MOBILE_D_CM2_S = 1e-10
 LOCAL_D_CM2_S = 1e-7
+MIN_HOPS_FOR_RETURNS = 10  # fewer hops give no usable return fraction
 SIGMA_ELECTRONIC_S_M = 1e-12  # the electronic / incipient boundary of the Figure-5 map
 RATE_ELECTRONIC_PER_PS = 1e-6  # hops per ion per ps below which the ions "only vibrate"
 POISSON_95_ZERO = 2.995732  # -ln(0.05): 95 % one-sided upper bound on a Poisson mean when 0 events are seen
@@ -170,13 +174,32 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
         label = "superionic"
         reasons.append(f"D = {D:.2e} cm^2/s >= {SUPERIONIC_D_CM2_S:g} (long-range, liquid-like diffusion)")
     elif n_hops > 0 or (D > MOBILE_D_CM2_S and long_range_seen):
-        local = (np.isfinite(return_fraction) and return_fraction >= 0.5) or D < LOCAL_D_CM2_S or not long_range_seen
-        label = "incipient" if local else "superionic"
         ci = f", 95 % interval {interval[0]:.2g}-{interval[1]:.2g}" if np.isfinite(interval[1]) else ""
         reasons.append(f"ions hop ({n_hops if counted else 'some'} hops, rate {hop_rate_per_ps:.3g} /ps per ion{ci}; "
                        f"D = {D:.2e} cm^2/s)")
-        if local:
-            reasons.append(f"but migration stays local (return fraction {return_fraction:.2f}, D < {SUPERIONIC_D_CM2_S:g})")
+        returns_known = np.isfinite(return_fraction) and (not counted or n_hops >= MIN_HOPS_FOR_RETURNS)
+        if D < LOCAL_D_CM2_S:
+            label = "incipient"
+            reasons.append(f"but migration stays local: D < {LOCAL_D_CM2_S:g} cm^2/s")
+        elif returns_known and return_fraction >= 0.5:
+            label = "incipient"
+            reasons.append(f"but migration stays local: most hops return (return fraction {return_fraction:.2f})")
+        elif not long_range_seen:
+            label = "undecided (incipient or superionic)"
+            sigma_upper = sigma  # from D, itself an upper bound here
+            evidence["sigma_upper_S_m"] = sigma_upper
+            grow = duration_ps * site_spacing_A**2 / max(msd_A2, 1e-12) if duration_ps else float("nan")
+            need = (f"a run of >= ~{grow:.3g} ps, in which the MSD passes the squared site spacing at its present rise"
+                    if np.isfinite(grow) else "a run in which the MSD passes the squared site spacing")
+            if counted and hop_rate_per_ps > 0 and n_ions:
+                need += f", with >= {MIN_HOPS_FOR_RETURNS} hops (~{MIN_HOPS_FOR_RETURNS / (hop_rate_per_ps * n_ions):.3g} ps) for a return fraction"
+            reasons.append(f"too few hops and too short a run to tell local from long-range migration (D up to {D:.1e} "
+                           f"cm^2/s{'' if returns_known else f', return fraction from {n_hops} hops'}); deciding needs {need}")
+        elif D < SUPERIONIC_D_CM2_S:
+            label = "incipient"
+            reasons.append(f"long-range but slow diffusion: D < {SUPERIONIC_D_CM2_S:g} cm^2/s")
+        else:
+            label = "superionic"
     else:
         spacing = site_spacing_A or float("nan")
         if np.isfinite(interval[1]) and np.isfinite(spacing):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from incipient.workflows.graph import StageContext
-from incipient.workflows.stages._common import figure
+from incipient.workflows.stages._common import figure, md_cell_path
 
 SYSTEM_PARTS = ("structure", "mobile", "sqw_paths")
 MAX_PATHS = 3
@@ -15,18 +15,20 @@ def supports(system, config) -> str | None:
     return None
 
 
-def _paths(ctx: StageContext, md_cell) -> tuple[dict, list[str]]:
+def _paths(ctx: StageContext, unit_cell, md_cell) -> tuple[dict, list[str]]:
     """The system's S(Q,w) paths, else paths from Gamma to the zone-boundary special points of its
     primitive cell that the MD supercell resolves; with notes on what was left out."""
     from incipient.spectra.paths import default_sqw_paths
 
     if ctx.system.sqw_paths:
         return dict(ctx.system.sqw_paths), []
-    out = default_sqw_paths(ctx.system.structure, md_cell, n_paths=MAX_PATHS)
+    out = default_sqw_paths(unit_cell, md_cell, n_paths=MAX_PATHS)
     return dict(out), list(out.notes)
 
 
 def run(ctx: StageContext) -> dict:
+    import ase.io
+
     from incipient.analysis.vdos import vdos
     from incipient.md.trajectory import read_trajectory
     from incipient.spectra.branches import fit_lowest_branch
@@ -35,7 +37,10 @@ def run(ctx: StageContext) -> dict:
 
     system = ctx.system
     species = ctx.config.migration.species or system.mobile_species
-    ref_cell = system.structure.cell.array
+    # r.l.u. of the cell the MD ran in (the study cell, or its relaxed version): the MD supercell
+    # is an exact multiple of it, so its Q grid is commensurate in these units
+    unit_cell = ase.io.read(md_cell_path(ctx))
+    ref_cell = unit_cell.cell.array
     fc = ctx.inputs.get("force_constants", {})
     figs, dos, notes = [], {}, []
     harmonic_ph = None
@@ -54,7 +59,7 @@ def run(ctx: StageContext) -> dict:
         if g is not None and band.sum() >= 3:
             dos[f"{T:g}K"] = {"mobile_peak_meV_xyz": [float(f[band][np.argmax(c[band])]) for c in g]}
         e_top = 1.15 * float(f[d.total > 0.01 * d.total.max()].max())  # top of the phonon band, meV
-        paths, why = _paths(ctx, traj.cell)
+        paths, why = _paths(ctx, unit_cell, traj.cell)
         notes += why
         window = max(20, min(400, traj.n_frames // 3))
         for name, (start, end) in paths.items():
