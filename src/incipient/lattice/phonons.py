@@ -29,13 +29,14 @@ def _supercell_matrix(sc) -> np.ndarray:
 def make_phono3py(primitive, supercell_matrix, phonon_supercell_matrix=None, *, symprec: float = 1e-5,
                   fc2: np.ndarray | None = None, fc3: np.ndarray | None = None,
                   fc3_nonzero_indices: np.ndarray | None = None, log_level: int = 0,
-                  lang: str | None = None):
+                  lang: str | None = None, cutoff_frequency_THz: float | None = None):
     """Phono3py object for ``primitive`` (ase.Atoms, used as phono3py's unit AND primitive cell).
 
     ``supercell_matrix`` defines the fc3 supercell, ``phonon_supercell_matrix`` the fc2 one
     (defaults to the same). ``fc2``/``fc3`` (compact or full) are attached if given.
     ``lang``: phono3py's backend, "C" (OpenMP threads) or "Rust" (rayon threads); None: phono3py's
-    default.
+    default. ``cutoff_frequency_THz``: modes below it take no part (phono3py's ``cutoff_frequency``;
+    None: phono3py's default, 1e-4 THz).
     """
     from phono3py import Phono3py
 
@@ -49,6 +50,7 @@ def make_phono3py(primitive, supercell_matrix, phonon_supercell_matrix=None, *, 
         symprec=symprec,
         log_level=log_level,
         **({} if lang is None else {"lang": lang}),
+        **({} if cutoff_frequency_THz is None else {"cutoff_frequency": float(cutoff_frequency_THz)}),
     )
     n_sc2 = len(ph3.phonon_supercell)
     if fc2 is not None:

@@ -303,7 +303,8 @@ def wigner_conductivity(primitive, fc2, fc3, *, supercell_matrix, phonon_superce
                         mesh=(8, 8, 8), temperatures_K=(300.0,), smearing: str = "tetrahedron",
                         sigma_THz: float | None = None, is_isotope: bool = True, symmetrize: bool = True,
                         fc3_nonzero_indices: np.ndarray | None = None, fc2_atoms=None, symprec: float = 1e-5,
-                        spectral_bin_THz: float = 0.05, log_level: int = 0) -> WignerResult:
+                        spectral_bin_THz: float = 0.05, cutoff_frequency_THz: float = 0.05,
+                        log_level: int = 0) -> WignerResult:
     """Wigner conductivity of ``primitive`` (ase.Atoms with masses) from given force constants.
 
     fc2 : array (full (N2,N2,3,3) or compact (n_prim,N2,3,3)) for the phonon supercell, or a path
@@ -315,11 +316,16 @@ def wigner_conductivity(primitive, fc2, fc3, *, supercell_matrix, phonon_superce
     fc2_atoms : the supercell (ase.Atoms) whose atom order a full fc2 uses, e.g. the MD cell
         ``primitive.repeat((3, 3, 3))`` of a hiPhive fit; the fc2 is then reordered to phonopy's
         supercell order. Leave None if fc2 is already in phonopy's order.
+    cutoff_frequency_THz : modes below it take no part (as in
+        :func:`incipient.transport.fourphonon.mesh_phonons`). phono3py's own default, 1e-4 THz, lets
+        Gamma acoustic modes of a fitted fc2 whose sum rule holds to ~1e-4 THz in: with vanishing
+        linewidths their coherence terms diverge (seen: kappa_c of 100-450 W/m/K for a CHGNet fc2).
     """
     from incipient.lattice.phonons import make_phono3py
     from incipient.lattice.phonopy_io import reorder_fc2, supercell_permutation
 
-    ph3 = make_phono3py(primitive, supercell_matrix, phonon_supercell_matrix, symprec=symprec, log_level=0)
+    ph3 = make_phono3py(primitive, supercell_matrix, phonon_supercell_matrix, symprec=symprec, log_level=0,
+                        cutoff_frequency_THz=cutoff_frequency_THz)
     fc2_arr = _load_fc2(fc2)
     if fc2_atoms is not None:
         fc2_arr = reorder_fc2(fc2_arr, supercell_permutation(fc2_atoms, ph3.phonon_supercell))
