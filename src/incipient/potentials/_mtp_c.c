@@ -313,6 +313,25 @@ static double one_atom_products(const Tables *t, v8 *V, v8 *A, int64_t ti) {
 }
 
 /* one block of nat atoms starting at a0 (in blocking order), nv chunks (compile-time 1 or 2) */
+/* acc[c] += sum_j m_j X[a_j][c] Y[b_j][c] over products j in [j, j1) (the moment products and,
+ * with X = adjoints, their pulled adjoints); one vector: two accumulators hide the FMA latency */
+ALWAYS void prod_sum(const Prod *p, int64_t j, const int64_t j1, const v8 *X, const v8 *Y, const int nv,
+                     v8 *acc) {
+    if (nv == 1) {
+        v8 acc2 = splat(0.0);
+        for (; j + 1 < j1; j += 2) {
+            acc[0] += (double)p[j].m * X[p[j].a] * Y[p[j].b];
+            acc2 += (double)p[j + 1].m * X[p[j + 1].a] * Y[p[j + 1].b];
+        }
+        acc[0] += acc2;
+    }
+    for (; j < j1; j++) {
+        const v8 *x = X + (int64_t)p[j].a * nv, *y = Y + (int64_t)p[j].b * nv;
+        const double mlt = (double)p[j].m;
+        for (int c = 0; c < nv; c++) acc[c] += mlt * x[c] * y[c];
+    }
+}
+
 ALWAYS void do_block(const Tables *t, const Call *cl, int64_t a0, int64_t nat, const int nv) {
     const int64_t *offsets = cl->offsets, *order = cl->order, *types = cl->types, *nbr = cl->nbr;
     const double *vecs = cl->vecs;
@@ -419,22 +438,7 @@ ALWAYS void do_block(const Tables *t, const Call *cl, int64_t a0, int64_t nat, c
         for (int64_t k = n_basic; k < nmom; k++) {
             v8 acc[nv];
             for (int c = 0; c < nv; c++) acc[c] = splat(0.0);
-            int64_t j = t->tptr[k];
-            const int64_t j1 = t->tptr[k + 1];
-            const Prod *pr = t->tprod;
-            if (nv == 1) { /* one vector: two accumulators hide the FMA latency */
-                v8 acc2 = splat(0.0);
-                for (; j + 1 < j1; j += 2) {
-                    acc[0] += (double)pr[j].m * V[pr[j].a] * V[pr[j].b];
-                    acc2 += (double)pr[j + 1].m * V[pr[j + 1].a] * V[pr[j + 1].b];
-                }
-                acc[0] += acc2;
-            }
-            for (; j < j1; j++) {
-                const v8 *x = V + (int64_t)pr[j].a * nv, *y = V + (int64_t)pr[j].b * nv;
-                const double mlt = (double)pr[j].m;
-                for (int c = 0; c < nv; c++) acc[c] += mlt * x[c] * y[c];
-            }
+            prod_sum(t->tprod, t->tptr[k], t->tptr[k + 1], V, V, nv, acc);
             for (int c = 0; c < nv; c++) V[k * nv + c] = acc[c];
         }
         {
@@ -454,22 +458,7 @@ ALWAYS void do_block(const Tables *t, const Call *cl, int64_t a0, int64_t nat, c
         for (int64_t k = nmom - 1; k >= 0; k--) {
             v8 acc[nv];
             for (int c = 0; c < nv; c++) acc[c] = splat(t->seed[k]);
-            int64_t j = t->pull_ptr[k];
-            const int64_t j1 = t->pull_ptr[k + 1];
-            const Prod *pl = t->pull;
-            if (nv == 1) {
-                v8 acc2 = splat(0.0);
-                for (; j + 1 < j1; j += 2) {
-                    acc[0] += (double)pl[j].m * A[pl[j].a] * V[pl[j].b];
-                    acc2 += (double)pl[j + 1].m * A[pl[j + 1].a] * V[pl[j + 1].b];
-                }
-                acc[0] += acc2;
-            }
-            for (; j < j1; j++) {
-                const v8 *a3 = A + (int64_t)pl[j].a * nv, *vo = V + (int64_t)pl[j].b * nv;
-                const double mlt = (double)pl[j].m;
-                for (int c = 0; c < nv; c++) acc[c] += mlt * a3[c] * vo[c];
-            }
+            prod_sum(t->pull, t->pull_ptr[k], t->pull_ptr[k + 1], A, V, nv, acc);
             for (int c = 0; c < nv; c++) A[k * nv + c] = acc[c];
         }
     }
