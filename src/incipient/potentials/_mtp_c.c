@@ -271,6 +271,21 @@ typedef struct {
     int64_t maxnn; /* longest neighbour list, rounded up to QS */
 } Call;
 
+/* a0 + sum_j m_j x[a_j] y[b_j] over products j in [j, j1), in scalars (one-atom path); four
+ * accumulators hide the FMA latency */
+ALWAYS double prod_sum_scalar(const Prod *p, int64_t j, const int64_t j1, const double *x, const double *y,
+                              double a0) {
+    double a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    for (; j + 3 < j1; j += 4) {
+        a0 += (double)p[j].m * x[p[j].a] * y[p[j].b];
+        a1 += (double)p[j + 1].m * x[p[j + 1].a] * y[p[j + 1].b];
+        a2 += (double)p[j + 2].m * x[p[j + 2].a] * y[p[j + 2].b];
+        a3 += (double)p[j + 3].m * x[p[j + 3].a] * y[p[j + 3].b];
+    }
+    for (; j < j1; j++) a0 += (double)p[j].m * x[p[j].a] * y[p[j].b];
+    return (a0 + a1) + (a2 + a3);
+}
+
 /* Products, energy and adjoints of a block holding one atom, in scalars: the moment arrays are
  * then 8 times smaller than as vectors (140 KB, not 1.1 MB, each at level 28, so they stay in
  * L2) and no work is spent on empty lanes. V, A: the block's vector rows (lane 0 is the atom);
@@ -281,32 +296,12 @@ static double one_atom_products(const Tables *t, v8 *V, v8 *A, int64_t ti) {
     for (int64_t b = 0; b < nb; b++) Vs[b] = V[b][0];
     const Prod *pr = t->tprod, *pl = t->pull;
     for (int64_t k = nb; k < nmom; k++) {
-        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
-        int64_t j = t->tptr[k];
-        const int64_t j1 = t->tptr[k + 1];
-        for (; j + 3 < j1; j += 4) {
-            a0 += (double)pr[j].m * Vs[pr[j].a] * Vs[pr[j].b];
-            a1 += (double)pr[j + 1].m * Vs[pr[j + 1].a] * Vs[pr[j + 1].b];
-            a2 += (double)pr[j + 2].m * Vs[pr[j + 2].a] * Vs[pr[j + 2].b];
-            a3 += (double)pr[j + 3].m * Vs[pr[j + 3].a] * Vs[pr[j + 3].b];
-        }
-        for (; j < j1; j++) a0 += (double)pr[j].m * Vs[pr[j].a] * Vs[pr[j].b];
-        Vs[k] = (a0 + a1) + (a2 + a3);
+        Vs[k] = prod_sum_scalar(pr, t->tptr[k], t->tptr[k + 1], Vs, Vs, 0.0);
     }
     double e = t->species_coeffs[ti];
     for (int64_t k = 0; k < t->n_scalar; k++) e += t->moment_coeffs[k] * Vs[t->mapping[k]];
     for (int64_t k = nmom - 1; k >= 0; k--) {
-        double a0 = t->seed[k], a1 = 0.0, a2 = 0.0, a3 = 0.0;
-        int64_t j = t->pull_ptr[k];
-        const int64_t j1 = t->pull_ptr[k + 1];
-        for (; j + 3 < j1; j += 4) {
-            a0 += (double)pl[j].m * As[pl[j].a] * Vs[pl[j].b];
-            a1 += (double)pl[j + 1].m * As[pl[j + 1].a] * Vs[pl[j + 1].b];
-            a2 += (double)pl[j + 2].m * As[pl[j + 2].a] * Vs[pl[j + 2].b];
-            a3 += (double)pl[j + 3].m * As[pl[j + 3].a] * Vs[pl[j + 3].b];
-        }
-        for (; j < j1; j++) a0 += (double)pl[j].m * As[pl[j].a] * Vs[pl[j].b];
-        As[k] = (a0 + a1) + (a2 + a3);
+        As[k] = prod_sum_scalar(pl, t->pull_ptr[k], t->pull_ptr[k + 1], As, Vs, t->seed[k]);
     }
     for (int64_t b = 0; b < nb; b++) A[b] = splat(As[b]);
     return e;
