@@ -1,18 +1,46 @@
-"""Read MLIP-2 Moment Tensor Potential (``.mtp``) files into a validated, immutable model.
+"""Read MLIP-2 ``.mtp`` and MLIP-3 ``.mtp``/``.almtp`` Moment Tensor Potential files into a validated model.
 
-Own code: the format is a small key = value text format (MLIP-2, Novikov et al. 2021) with
-brace lists; no maintained standalone parser exists outside the fitting packages. Every error
-names the file and the line.
+Own code: the format is a small key = value text format (MLIP-2, Novikov et al. 2021; MLIP-3,
+Podryabinkin et al. 2023) with brace lists; no maintained standalone parser exists outside the
+fitting packages. Every error is one line naming the file (and the line where there is one).
+
+MLIP-3 files (layout read from MLIP-3's ``MLMTPR::Load``/``Save``, ``AnyBasis::ReadBasis`` and
+``CfgSelection::Save``/``Load``; no code taken over):
+
+* the text part is MLIP-2's: ``MTP``, ``version = 1.1.0``, ``potential_name``, optional
+  ``scaling`` (written only when it is not 1, so it defaults to 1), ``species_count``,
+  ``potential_tag``, ``radial_basis_type`` with its indented ``min_dist``/``max_dist``/
+  ``radial_basis_size`` (``min_val``/``max_val``/``basis_size`` and a basis-level ``scaling``,
+  which multiplies the global one, are read too), ``radial_funcs_count``, ``radial_coeffs``
+  blocks ``a-b``, ``alpha_*`` tables, ``species_coeffs``, ``moment_coeffs``;
+* a trained ``.almtp`` goes on with the selection state of active learning, which the energy
+  does not need: a line ``#MVS_v1.1``, the selection weights, then ``#`` and the MaxVol matrices
+  A and A^-1 as raw doubles (the writing machine's byte order), ``#``, the equation-to-configuration
+  links and the selected configurations. The file is read as bytes and only the part before the first
+  ``#MVS`` line is decoded (as ASCII); binary data anywhere else is an error naming the line;
+* an untrained template (MLIP-3 writes no ``species_count``, an empty ``radial_coeffs`` and no
+  coefficients) gives "``FILE`` is an untrained template ...: train it first";
+* radial bases: ``RBChebyshev`` (the kernels' basis) is evaluated. ``RBChebyshev_repuls``
+  (MLIP-3: the Chebyshev basis frozen at ``min_dist`` for shorter pairs, plus a fixed pair
+  repulsion 1e4 (exp(-10 (r - 1)) - exp(-10 (min_dist - 1))) eV per neighbour closer than
+  ``min_dist``) is implemented only in the numpy reference (``mtp_numpy``, ``repulsive=True``), so
+  :func:`read_mtp` refuses it unless asked with ``radial_bases=`` (the calculator's compiled
+  kernels would silently drop the clamp and the repulsion). Other bases (``RBShapeev``,
+  ``RBTaylor``, ``BChebyshev``, ...), magnetic MTPs (``magnetic_basis_type``) and MLIP-3 forks'
+  bases are refused with their name.
 
 Checks beyond the syntax (each an :class:`MTPFormatError`, a
 :class:`~incipient.errors.FileFormatError`): every number finite (``1e999``, ``inf`` and ``nan``
 are rejected), ``0 <= min_dist < max_dist`` (the cutoff is ``max_dist``), every key and every
 ``radial_coeffs`` block given once (a repeated key is an error, not "last one wins").
 
-Species: an MLIP-2 file does not say which element each type is. This reader accepts an
+Species: an MLIP file does not say which element each type is. This reader accepts an
 optional comment line ``# species: Cs Cu I`` (symbols of types 0, 1, ... in order; other lines
 starting with ``#`` are ignored); when present it is stored in ``MTPModel.species`` and the
-calculator refuses a different species order.
+calculator refuses a different species order. MLIP-3 may label the ``radial_coeffs`` blocks
+with its own type numbers (e.g. ``29-29``, ``29-53``, ...) instead of 0, 1, ...; such a
+consistent grid is read in file order (type k = the k-th label) and the labels are kept in
+``MTPModel.type_labels``.
 """
 
 from __future__ import annotations
@@ -26,6 +54,23 @@ import numpy as np
 from incipient.errors import FileFormatError
 
 SUPPORTED_RADIAL_BASES = ("RBChebyshev",)
+#: radial bases this reader can return when asked (``read_mtp(..., radial_bases=...)``); only the
+#: numpy reference evaluates the second (``mtp_numpy.evaluate(..., repulsive=True)``)
+READABLE_RADIAL_BASES = ("RBChebyshev", "RBChebyshev_repuls")
+#: what MLIP-2/MLIP-3 bases this reader knows of but does not evaluate are (for the error message)
+_OTHER_BASES = {
+    "RBChebyshev_repuls": "MLIP-3's Chebyshev basis frozen below min_dist plus a fixed pair repulsion; "
+                          "evaluated only by incipient.potentials.mtp_numpy (repulsive=True), not by the "
+                          "MTP calculator's kernels",
+    "RBShapeev": "MLIP's Shapeev polynomial basis",
+    "RBTaylor": "MLIP's Taylor (power) basis",
+    "BChebyshev": "MLIP's Chebyshev basis without the (max_dist - r)^2 smoothing",
+    "BChebyshev_repuls": "MLIP's unsmoothed Chebyshev basis frozen below min_dist",
+}
+#: the line where MLIP-3's binary selection state (active set) begins
+MVS_MARKER = b"#MVS"
+#: key aliases of MLIP's radial-basis reader
+_ALIASES = {"min_val": "min_dist", "max_val": "max_dist", "basis_size": "radial_basis_size"}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 
@@ -49,6 +94,8 @@ class MTPModel:
     alpha_moments_count : total number of moments (basic + contracted).
     species : chemical symbols of types 0..S-1 from a ``# species: ...`` comment, or ``None``
         (the MLIP-2 format itself does not store them).
+    type_labels : MLIP-3's own type numbers of types 0..S-1 when its ``radial_coeffs`` blocks are
+        not labelled 0, 1, ... (else ``None``).
     """
 
     path: str
@@ -69,6 +116,7 @@ class MTPModel:
     species_coeffs: np.ndarray
     moment_coeffs: np.ndarray
     species: tuple[str, ...] | None = None
+    type_labels: tuple[int, ...] | None = None
 
     @property
     def cutoff_A(self) -> float:
@@ -83,29 +131,55 @@ def _numbers(text: str) -> list[float]:
     return [float(x) for x in re.findall(_NUMBER, text)]
 
 
-def read_mtp(path: str | Path) -> MTPModel:
-    """Read an MLIP-2 ``.mtp`` file (version 1.1.0, Chebyshev radial basis)."""
+def _text_part(raw: bytes, path: Path) -> tuple[str, int | None]:
+    """The decoded text before MLIP-3's ``#MVS`` selection section, and that section's line (or None)."""
+    m = re.search(rb"(?m)^" + re.escape(MVS_MARKER), raw)
+    head = raw if m is None else raw[: m.start()]
+    tail_line = None if m is None else raw[: m.start()].count(b"\n") + 1
+    try:
+        return head.decode("ascii"), tail_line
+    except UnicodeDecodeError as exc:
+        line = head[: exc.start].count(b"\n") + 1
+        raise MTPFormatError(
+            f"{path}, line {line}: byte 0x{head[exc.start]:02x} is not ASCII text (an MTP file is text; "
+            f"MLIP-3's binary selection data may only follow a '#MVS_v1.1' line)") from None
+
+
+def read_mtp(path: str | Path, *, radial_bases: tuple[str, ...] = SUPPORTED_RADIAL_BASES) -> MTPModel:
+    """Read an MLIP-2 ``.mtp`` or MLIP-3 ``.mtp``/``.almtp`` file (version 1.1.0).
+
+    ``radial_bases``: the radial basis types accepted (default: ``RBChebyshev``, the one every
+    backend evaluates; :data:`READABLE_RADIAL_BASES` adds ``RBChebyshev_repuls`` for the numpy
+    reference). An MLIP-3 selection state after ``#MVS_v1.1`` is skipped.
+    """
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        raw = path.read_bytes()
     except OSError as exc:
         raise FileNotFoundError(f"{path}: cannot read MTP file ({exc.strerror})") from exc
+    bad = [b for b in radial_bases if b not in READABLE_RADIAL_BASES]
+    if bad:
+        raise ValueError(f"radial_bases: {bad[0]!r} cannot be read; readable: {', '.join(READABLE_RADIAL_BASES)}")
+    text, tail_line = _text_part(raw, path)
+    lines = text.splitlines()
 
     def err(lineno: int, msg: str) -> MTPFormatError:
         return MTPFormatError(f"{path}, line {lineno}: {msg}")
 
     if not lines or lines[0].strip() != "MTP":
-        raise err(1, "not an MLIP-2 MTP file (first line must be 'MTP')")
+        raise err(1, "not an MLIP MTP file (first line must be 'MTP')")
 
     values: dict[str, tuple[int, str]] = {}
     radial: dict[tuple[int, int], tuple[int, list[list[float]]]] = {}
+    radial_order: list[tuple[int, int]] = []
+    radial_line = 0
     species: tuple[str, ...] | None = None
     species_line = 0
     k = 1
     n = len(lines)
     while k < n:
-        raw = lines[k]
-        line = raw.strip()
+        raw_line = lines[k]
+        line = raw_line.strip()
         k += 1
         if not line:
             continue
@@ -120,6 +194,9 @@ def read_mtp(path: str | Path) -> MTPModel:
         if line == "radial_coeffs":
             if "radial_funcs_count" not in values:
                 raise err(k, "radial_coeffs before radial_funcs_count")
+            if radial_line:
+                raise err(k, f"duplicated key 'radial_coeffs' (first at line {radial_line}); each key may appear once")
+            radial_line = k
             nfunc = int(values["radial_funcs_count"][1])
             while k < n and re.fullmatch(r"\d+-\d+", lines[k].strip()):
                 head = k + 1  # 1-based line of the 'a-b' header; its rows follow
@@ -134,13 +211,29 @@ def read_mtp(path: str | Path) -> MTPModel:
                     rows.append(_numbers(lines[k]))
                     k += 1
                 radial[(a, b)] = (head, rows)
+                radial_order.append((a, b))
             continue
         if "=" not in line:
             raise err(k, f"cannot parse {line[:60]!r} (expected 'key = value')")
         key, val = (s.strip() for s in line.split("=", 1))
+        key = _ALIASES.get(key, key)
+        if key == "scaling" and "radial_basis_type" in values and "radial_funcs_count" not in values:
+            key = "basis_scaling"  # MLIP-3: a scaling inside the radial basis multiplies the global one
+        if key == "magnetic_basis_type":
+            raise err(k, f"magnetic MTP (magnetic_basis_type = {val}) is not supported: incipient evaluates "
+                         "non-magnetic MTPs only")
+        if key == "radial_basis_type" and val not in radial_bases:
+            what = f" ({_OTHER_BASES[val]})" if val in _OTHER_BASES else ""
+            raise err(k, f"unknown radial basis {val!r}{what}; supported: {', '.join(radial_bases)}")
         if key in values:
             raise err(k, f"duplicated key {key!r} (first at line {values[key][0]}); each key may appear once")
         values[key] = (k, val)
+
+    if not radial and "species_coeffs" not in values and "moment_coeffs" not in values:
+        raise MTPFormatError(f"{path} is an untrained template (no radial_coeffs / moment_coeffs): train it first "
+                             "(incipient.potentials.training.train_mtp, or MLIP's 'mlp train')")
+    if "scaling" not in values:  # optional in MLIP-2 and MLIP-3 (not written when 1)
+        values["scaling"] = (0, "1.0")
 
     required = [
         "version", "scaling", "species_count", "radial_basis_type", "min_dist", "max_dist",
@@ -185,9 +278,7 @@ def read_mtp(path: str | Path) -> MTPModel:
             raise err(lineno, f"{key}: value {bad + 1} is not a finite number ({arr[bad]})")
         return arr.reshape(count, width) if width > 1 else arr
 
-    rb_type = values["radial_basis_type"][1]
-    if rb_type not in SUPPORTED_RADIAL_BASES:
-        raise err(values["radial_basis_type"][0], f"unknown radial basis {rb_type!r}; supported: {', '.join(SUPPORTED_RADIAL_BASES)}")
+    rb_type = values["radial_basis_type"][1]  # checked against radial_bases where it was read
     version = values["version"][1]
     if version != "1.1.0":
         raise err(values["version"][0], f"unsupported MTP version {version!r} (expected 1.1.0)")
@@ -202,6 +293,8 @@ def read_mtp(path: str | Path) -> MTPModel:
         raise err(values["max_dist"][0], f"max_dist = {max_dist} must be larger than min_dist = {min_dist} "
                   "(max_dist is the cutoff radius)")
     scaling = get_float("scaling")
+    if "basis_scaling" in values:
+        scaling *= get_float("basis_scaling")
     if species is not None:
         from ase.data import atomic_numbers
 
@@ -213,6 +306,14 @@ def read_mtp(path: str | Path) -> MTPModel:
                       f"but species_count = {S}")
         if len(set(species)) != len(species):
             raise err(species_line, f"species comment lists an element twice: {list(species)}")
+    type_labels = None
+    if radial and set(radial) != {(a, b) for a in range(S) for b in range(S)}:
+        # MLIP-3 labels blocks by its own type numbers, row by row: L0-L0, L0-L1, ..., L1-L0, ...
+        labels = list(dict.fromkeys(x for key in radial_order for x in key))
+        grid = [(la, lb) for la in labels for lb in labels]
+        if len(labels) == S and radial_order == grid:
+            type_labels = tuple(labels)
+            radial = {(labels.index(la), labels.index(lb)): v for (la, lb), v in radial.items()}
     coeffs = np.zeros((S, S, nf, nb))
     for a in range(S):
         for b in range(S):
@@ -257,4 +358,5 @@ def read_mtp(path: str | Path) -> MTPModel:
         radial_funcs_count=nf, radial_coeffs=coeffs, alpha_moments_count=n_mom,
         alpha_index_basic=basic, alpha_index_times=times, alpha_moment_mapping=mapping,
         species_coeffs=species_coeffs, moment_coeffs=moment_coeffs, species=species,
+        type_labels=type_labels,
     )

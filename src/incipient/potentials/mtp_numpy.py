@@ -4,6 +4,13 @@ Own code, written for clarity rather than speed: pair terms are vectorised over 
 neighbour pairs, the moment contractions loop in Python over the product list with numpy
 vectors over atoms, and derivatives are taken in reverse mode (adjoints of the moments).
 It is the parity reference for the compiled kernel in ``mtp_kernel``.
+
+``repulsive=True`` evaluates MLIP-3's ``RBChebyshev_repuls`` basis instead (as MLIP-3's
+``RB_Chebyshev_repuls`` and ``MLMTPR::CalcSiteEnergyDers`` define it; only here, not in the
+compiled kernels): for a pair closer than ``min_dist`` the radial basis takes its value at
+``min_dist`` with zero radial derivative (the angular part still uses the true direction), and
+each such neighbour adds ``REPULSION_EV * (exp(-10 (r - 1)) - exp(-10 (min_dist - 1)))`` to the
+centre's site energy (r in A; MLIP-3's fixed constants).
 """
 
 from __future__ import annotations
@@ -12,10 +19,19 @@ import numpy as np
 
 from incipient.potentials.mtp_tables import MTPTables
 
+#: MLIP-3's prefactor (eV) and decay (1/A) of the RBChebyshev_repuls pair repulsion below min_dist
+REPULSION_EV = 1.0e4
+REPULSION_DECAY_PER_A = 10.0
 
-def radial_functions(t: MTPTables, r: np.ndarray, ti: np.ndarray, tj: np.ndarray):
-    """R_mu(r) and dR_mu/dr for pairs: two arrays (n_radial_funcs, P)."""
+
+def radial_functions(t: MTPTables, r: np.ndarray, ti: np.ndarray, tj: np.ndarray, *, repulsive: bool = False):
+    """R_mu(r) and dR_mu/dr for pairs: two arrays (n_radial_funcs, P).
+
+    ``repulsive``: MLIP-3's ``RBChebyshev_repuls`` (r clamped to ``min_dist``, derivative 0 there).
+    """
     nb = t.radial_coeffs.shape[3]
+    close = r < t.min_dist if repulsive else np.zeros(r.shape, dtype=bool)
+    r = np.where(close, t.min_dist, r)
     s = (2.0 * r - (t.min_dist + t.max_dist)) / (t.max_dist - t.min_dist)
     d = 2.0 / (t.max_dist - t.min_dist)
     T = np.zeros((nb, r.size))
@@ -33,20 +49,21 @@ def radial_functions(t: MTPTables, r: np.ndarray, ti: np.ndarray, tj: np.ndarray
     c = t.radial_coeffs[ti, tj]  # (P, nf, nb)
     fv = np.einsum("pmk,kp->mp", c, T)
     fd = np.einsum("pmk,kp->mp", c, dT)
-    return fv * sm, fd * sm + fv * dsm
+    return fv * sm, np.where(close, 0.0, fd * sm + fv * dsm)
 
 
 def evaluate(t: MTPTables, types: np.ndarray, centre: np.ndarray, neighbour: np.ndarray,
-             vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             vectors: np.ndarray, *, repulsive: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Site energies (N,) eV and pair gradients dE_centre/d(r_pair) (P, 3) eV/A.
 
     ``vectors[p] = r[neighbour[p]] - r[centre[p]]`` (with periodic shift), full neighbour list.
+    ``repulsive``: MLIP-3's ``RBChebyshev_repuls`` basis and pair repulsion (module docstring).
     """
     N = types.size
     r = np.linalg.norm(vectors, axis=1)
     u = vectors / r[:, None]
     ti, tj = types[centre], types[neighbour]
-    Rv, Rd = radial_functions(t, r, ti, tj)
+    Rv, Rd = radial_functions(t, r, ti, tj, repulsive=repulsive)
     pw = t.mono_pow
     upow = [np.stack([u[:, c] ** e for e in range(pw.max() + 1)]) for c in range(3)]
 
@@ -86,4 +103,11 @@ def evaluate(t: MTPTables, types: np.ndarray, centre: np.ndarray, neighbour: np.
             (Rd[mu] * m)[:, None] * u
             + (Rv[mu] / r)[:, None] * (grad_u - (k * m)[:, None] * u)
         )
+    if repulsive:
+        close = r < t.min_dist
+        if close.any():
+            a = REPULSION_DECAY_PER_A
+            e = REPULSION_EV * (np.exp(-a * (r[close] - 1.0)) - np.exp(-a * (t.min_dist - 1.0)))
+            E = E + np.bincount(centre[close], weights=e, minlength=N)
+            G[close] += (-a * REPULSION_EV * np.exp(-a * (r[close] - 1.0)))[:, None] * u[close]
     return E, G
