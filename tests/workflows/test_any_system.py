@@ -132,8 +132,10 @@ file = "system.toml"
 """)
     cfg = load_config(folder / "study.toml", overrides=_settings("out", md={"nve_ps_by_temperature": [0.8, 0.6],
                                                                                   "temperatures_K": [300.0, 600.0]},
-                                                                 force_constants={"cutoffs_A": [5.5, 4.0]},
-                                                                 kappa={"four_phonon": False}))
+                                                                 force_constants={"cutoffs_A": [5.5, 4.0],
+                                                                                  "fc2_per_temperature": True},
+                                                                 kappa={"four_phonon": False,
+                                                                        "temperatures_K": [300.0, 600.0]}))
     logs = []
     outcomes, report = run_study(cfg, progress=False, log=logs.append)
     status = {o.name: o.status for o in outcomes}
@@ -145,6 +147,13 @@ file = "system.toml"
     gk = s["kappa_gk"]["runs"]
     assert len(gk) == 2 and all(np.all(np.isfinite(r["kappa_xyz_W_mK"])) for r in gk)
     assert "kappa_p_34ph_xyz_W_mK" not in s["kappa_bte"]  # 3ph only, as asked
+    # kappa(T) both ways: an fc2 fitted to each MD temperature, each kappa from its own fc2
+    kb = s["kappa_bte"]
+    kp_tdep = np.array(kb["kappa_p_tdep_xyz_W_mK"])
+    assert kp_tdep.shape == (2, 3) and np.all(np.isfinite(kp_tdep)) and np.all(kp_tdep > 0)
+    by_T = s["force_constants"]["fc2_by_temperature"]
+    assert [b["temperature_K"] for b in by_T] == [300.0, 600.0] and by_T[0]["fc2_file"] != by_T[1]["fc2_file"]
+    assert len(kb["alpha_3ph_tdep_fc2_xyz"]) == 3
     done = json.loads((folder / "out" / "md" / "done.json").read_text())
     from incipient.md.dynamics import MDResult
 

@@ -87,6 +87,7 @@ class ForceConstantsConfig:
     temperature_K: float = 300.0
     n_snapshots: int = 60
     cutoffs_A: tuple = (6.0,)  # (fc2,) or (fc2, fc3) or (fc2, fc3, fc4); paper: 8, 6, 5.2
+    fc2_per_temperature: bool = False  # also fit fc2 at every MD temperature: kappa(T) both ways (kappa_bte)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ PRESETS: dict[str, dict] = {
     "validate": {
         "md": {"temperatures_K": [300, 450, 600], "timestep_fs": 2.0, "nvt_ps": 10.0, "nve_ps_by_temperature": [50, 300, 1000],
                "save_every": 25, "heat_current_every": 1, "seeds": [0]},
+        "force_constants": {"fc2_per_temperature": True},
     },
 }
 

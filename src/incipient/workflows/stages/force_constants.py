@@ -98,7 +98,26 @@ def run(ctx: StageContext) -> dict:
             f"written for the {list(sc)} supercell of the {len(prim)}-atom primitive cell. "
             + ("Dynamically stable on the check mesh." if not res.n_imaginary else f"{res.n_imaginary} imaginary modes "
                f"(lowest {res.lowest_frequency_THz:.2f} THz)."))
-    return {"fc2_file": str(res.fc2_file), "fc3_file": str(res.fc3_file) if res.fc3_file else None,
+    by_T = []
+    if c.fc2_per_temperature:
+        for r in sorted(ctx.inputs["md"]["runs"], key=lambda r: r["temperature_K"]):
+            if r is run_:
+                by_T.append({"temperature_K": r["temperature_K"], "fc2_file": str(res.fc2_file),
+                             "n_imaginary": int(res.n_imaginary), "rmse_test_eV_A": float(res.rmse_test_eV_A)})
+                continue
+            ideal_T, snaps_T = snapshots(ctx, r)
+            try:
+                rT = effective.effective_force_constants(prim, ideal_T, snaps_T, tuple(c.cutoffs_A[:1]), fc_supercell=sc,
+                                                         out_dir=ctx.dir / f"fc2_{r['temperature_K']:g}K",
+                                                         symprec=system.symprec)
+            except ValueError as exc:  # e.g. every snapshot has a hopped ion
+                text += f" No fc2 at {r['temperature_K']:g} K: {exc}."
+                continue
+            by_T.append({"temperature_K": r["temperature_K"], "fc2_file": str(rT.fc2_file), "n_imaginary": int(rT.n_imaginary),
+                         "rmse_test_eV_A": float(rT.rmse_test_eV_A)})
+        text += (" fc2 fitted at " + ", ".join(f"{b['temperature_K']:g} K ({b['n_imaginary']} imaginary modes, held-out "
+                                               f"RMSE {b['rmse_test_eV_A']:.3f} eV/A)" for b in by_T) + ".")
+    return {"fc2_by_temperature": by_T, "fc2_file": str(res.fc2_file), "fc3_file": str(res.fc3_file) if res.fc3_file else None,
             "fc4_file": str(res.fc4_file) if res.fc4_file else None, "phonopy_params": str(res.phonopy_params_file),
             "fc_supercell": list(sc), "primitive_file": str(ctx.path("primitive.extxyz")), "temperature_K": run_["temperature_K"], "rmse_test_eV_A": float(res.rmse_test_eV_A),
             "r2_test": float(res.r2_test), "n_imaginary": int(res.n_imaginary), "text": text, "figures": figs}

@@ -72,6 +72,41 @@ def run(ctx: StageContext) -> dict:
                "kappa_c_xyz_W_mK": [[float(kc[i, k, k]) for k in range(3)] for i in range(len(T))],
                "kappa_avg_W_mK": avg, "kappa_avg_T_K": float(T[j]), "fc3": src3}
     text = f"phono3py Wigner RTA (SMM19) with the effective fc2 from MD and the {src3}; tensors symmetrised with the point group."
+    by_T = fc.get("fc2_by_temperature") or []
+    if len(by_T) > 1:
+        from incipient.errors import InputError
+        from incipient.transport.wigner_tdep import wigner_temperature_dependent_fc2
+
+        have = [b["temperature_K"] for b in by_T]
+        Ts_td = tuple(T for T in Ts if min(abs(T - h) for h in have) <= 1.0)
+        if len(Ts_td) < len(Ts):
+            text += (f" Temperature-dependent fc2: none at {', '.join(f'{T:g}' for T in Ts if T not in Ts_td)} K "
+                     "(see force_constants), so kappa(T) both ways only at " + ", ".join(f"{T:g}" for T in Ts_td) + " K.")
+        try:
+            if len(Ts_td) < 2:
+                raise InputError("fewer than two kappa temperatures have an fc2 of their own")
+            td = wigner_temperature_dependent_fc2(
+                prim, {b["temperature_K"]: read_fc2(b["fc2_file"]) for b in by_T}, fc3, fixed=res,
+                fixed_fc2_temperature_K=fc["temperature_K"], supercell_matrix=sc, phonon_supercell_matrix=sc,
+                temperatures_K=Ts_td, mesh=tuple(c.mesh), symprec=system.symprec)
+        except InputError as exc:
+            text += f" Temperature-dependent fc2 left out: {exc}."
+        else:
+            td.save(ctx.path("wigner_tdep.json"))
+            figs.append(figure(ctx, td.plot(), "wigner_tdep.png",
+                               f"kappa(T) (3ph) with the fc2 fixed at {fc['temperature_K']:g} K (the paper's way) and with "
+                               "the effective fc2 fitted to the MD at each temperature."))
+            for k, ax in enumerate("xyz"):
+                comps += rows(system.reference_row(f"kappa_alpha_{ax}_3ph_tdep", f"kappa_{ax} (3ph, p + c) ~ T^alpha, fc2 at each T",
+                                                   f"{td.alpha_tdep[k]:.2f}", "",
+                                                   f"fixed {fc['temperature_K']:g} K fc2: {td.alpha_fixed[k]:.2f}; "
+                                                   f"T = {min(Ts_td):g}-{max(Ts_td):g} K, mesh {list(c.mesh)}"))
+            summary.update({"kappa_p_tdep_xyz_W_mK": td.kappa_p_tdep_W_mK.tolist(),
+                            "kappa_c_tdep_xyz_W_mK": td.kappa_c_tdep_W_mK.tolist(),
+                            "alpha_3ph_fixed_fc2_xyz": td.alpha_fixed.tolist(), "alpha_3ph_tdep_fc2_xyz": td.alpha_tdep.tolist()})
+            text += (f" kappa(T) both ways (3ph): T^alpha of kappa_p + kappa_c (x, y, z) "
+                     f"{', '.join(f'{a:.2f}' for a in td.alpha_fixed)} with the {fc['temperature_K']:g} K fc2, "
+                     f"{', '.join(f'{a:.2f}' for a in td.alpha_tdep)} with the fc2 of each temperature.")
     why4 = four_phonon_note(system, ctx.config)
     if why4:
         text += " " + why4
