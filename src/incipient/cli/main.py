@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gk": ("incipient.cli.gk", "Green-Kubo thermal conductivity from heat currents"),
     "mem": ("incipient.cli.mem", "maximum-entropy electron density from a CIF"),
     "train": ("incipient.cli.train", "fit an MTP to labelled configurations (needs the 'train' extra: torch)"),
+    "learn": ("incipient.cli.learn", "active learning of an MTP: MD, extrapolation grade, oracle labels, refit"),
     "run": ("incipient.cli.run", "run a whole study and write its report"),
 }
 
