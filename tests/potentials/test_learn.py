@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from ase import Atoms
+from _cells import strained_nacl
 from ase.build import bulk
 
 from incipient.errors import InputError, RunError
@@ -31,15 +31,7 @@ def _cu3au(rattle=0.05, seed=0):
 
 
 def _nacl(n, rng, rattle=0.05):
-    base = Atoms("Na4Cl4", scaled_positions=[[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5], [.5, 0, 0], [0, .5, 0],
-                                             [0, 0, .5], [.5, .5, .5]], cell=[5.0] * 3, pbc=True)
-    out = []
-    for k in range(n):
-        a = base.copy()
-        a.set_cell(a.cell.array @ (np.eye(3) + 0.02 * rng.standard_normal((3, 3))), scale_atoms=True)
-        a.rattle(rattle, seed=k)
-        out.append(a)
-    return out
+    return [strained_nacl(rng, k, rattle) for k in range(n)]
 
 
 def _random_model(level=8, seed=3):

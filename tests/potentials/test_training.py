@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from ase import Atoms
+from _cells import strained_nacl
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from incipient.data import cscu2i3_mtp
@@ -134,13 +134,9 @@ def test_torch_mtp_matches_c_kernel():
 
 def _nacl_cells(n, calc=None, rng=None, rattle=0.1):
     rng = rng or np.random.default_rng(0)
-    base = Atoms("Na4Cl4", scaled_positions=[[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5], [.5, 0, 0], [0, .5, 0],
-                                             [0, 0, .5], [.5, .5, .5]], cell=[5.0] * 3, pbc=True)
     out = []
     for k in range(n):
-        a = base.copy()
-        a.set_cell(a.cell.array @ (np.eye(3) + 0.02 * rng.standard_normal((3, 3))), scale_atoms=True)
-        a.rattle(rattle, seed=k)
+        a = strained_nacl(rng, k, rattle)
         if calc is None:
             e, f, s = rng.normal(), rng.normal(size=(8, 3)), 0.01 * rng.normal(size=6)
         else:
