@@ -182,7 +182,7 @@ def test_loop_converges_in_a_few_rounds(converged, tmp_path):
         a.calc = SinglePointCalculator(a, energy=e, forces=f)
         test.append(a)
     spread = 1e3 * np.concatenate([t.get_forces() for t in test]).std()
-    _, f_rmse, _ = errors(MTP(res.potential, species=SPECIES), test)
+    _, f_rmse, _ = errors(MTP(res.potential, species=SPECIES), test, SPECIES)
     assert f_rmse < 0.3 * spread
     back = LearnResult.load(state / "result.json")
     np.testing.assert_array_equal(back.selected_per_round, res.selected_per_round)

@@ -269,16 +269,14 @@ def _label_all(oracle: _Oracle, images, out: Path, what: str, log) -> list:
     return _read_extxyz(out)
 
 
-def errors(calc, labelled) -> tuple[float, float, float]:
+def errors(calc, labelled, species) -> tuple[float, float, float]:
     """(energy meV/atom, force meV/A, stress GPa) RMSEs of ``calc`` on labelled configurations."""
     from incipient.potentials.training.data import read_configurations
 
     if not labelled:
         return (float("nan"),) * 3
-    species = getattr(calc, "species", None)
-    data = read_configurations(labelled, species) if species is not None else None
     dE, dF, dS = [], [], []
-    for d in data:
+    for d in read_configurations(labelled, species):
         a = d.atoms.copy()
         a.calc = calc
         if d.energy is not None:
@@ -520,7 +518,7 @@ def learn_mtp(seeds, oracle, *, species, level: int, state_dir, start=None, test
             "train": [fit.train_energy_rmse_meV_atom, fit.train_force_rmse_meV_A, fit.train_stress_rmse_GPa],
             "validation": [fit.validation_energy_rmse_meV_atom, fit.validation_force_rmse_meV_A,
                            fit.validation_stress_rmse_GPa],
-            "test": list(errors(calc, test)),
+            "test": list(errors(calc, test, species)),
         })
         # 4. select and label
         t0 = time.perf_counter()
@@ -538,7 +536,7 @@ def learn_mtp(seeds, oracle, *, species, level: int, state_dir, start=None, test
             if selected else []
         entry["label_s"] = time.perf_counter() - t0
         entry["n_selected"] = len(selected)
-        entry["selected"] = list(errors(calc, labelled))
+        entry["selected"] = list(errors(calc, labelled, species))
         entry["converged"] = not candidates and entry["md_breaks"] == 0
         _write_json(rfile, entry)
         rounds.append(_read_json(rfile))

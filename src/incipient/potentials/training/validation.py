@@ -308,6 +308,8 @@ def _name(calc) -> str:
 
 def _labels(atoms, oracle_calc, relabel: bool):
     """(energy, forces, stress or None) of ``atoms`` from its stored results, else from the oracle."""
+    from ase.stress import full_3x3_to_voigt_6_stress
+
     res = dict(getattr(atoms.calc, "results", {}) or {}) if atoms.calc is not None else {}
     if relabel or "energy" not in res or "forces" not in res:
         if oracle_calc is None:
@@ -321,7 +323,7 @@ def _labels(atoms, oracle_calc, relabel: bool):
     if s is not None:
         s = np.asarray(s, dtype=float)
         if s.shape == (3, 3):
-            s = s[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+            s = full_3x3_to_voigt_6_stress(s)
     return float(res["energy"]), np.array(res["forces"], dtype=float), s if np.all(atoms.pbc) else None
 
 
