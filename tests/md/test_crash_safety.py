@@ -1,4 +1,4 @@
-"""MD files that survive kills and full disks, clear input errors, overhead in [0, 1], observers.
+"""MD files that survive kills and full disks, clear input errors, overhead in [0, 1], observers, early stops.
 
 Crash points are injected in forked children that ``os._exit`` at the k-th file operation (like
 a kill -9: no cleanup runs); the run is then resumed and must equal an uninterrupted one bit
@@ -16,9 +16,11 @@ import h5py
 import numpy as np
 import pytest
 from ase import Atoms
+from ase import units as ase_units
 from ase.calculators.calculator import Calculator, all_changes
 
 from incipient.errors import FileFormatError, InputError, OutputError
+from incipient.md import StopMD
 from incipient.md import trajectory as trajmod
 from incipient.md.dynamics import (
     CheckpointMismatchError,
@@ -443,3 +445,145 @@ def test_observers_are_called_every_interval_and_after_the_last_step():
     md.run()
     assert seen == {"every": list(range(1, 12)), "third": [3, 6, 9], "third_last": [3, 6, 9, 11]}
     assert md.force_s > 0
+
+
+def test_an_observer_ends_the_run_with_stop_after_the_remaining_observers_of_that_step():
+    a = crystal()
+    a.calc = Einstein(a.positions)
+    md = VelocityVerlet(a, positions=a.positions, velocities=np.zeros((27, 3)), timestep_fs=1.0, steps_nvt=0,
+                        total_steps=11, thermostat="bussi", temperature_K=300, tau_fs=100, friction_per_fs=0.01,
+                        rng=np.random.default_rng(0))
+    seen = {"every": [], "third_last": []}
+    md.attach(lambda: md.stop("enough") if md.step == 5 else None)
+    md.attach(lambda: seen["every"].append(md.step))
+    md.attach(lambda: seen["third_last"].append(md.step), 3, last=True)
+    md.compute_forces()
+    md.run()
+    assert md.step == 5 and md.stop_reason == "enough" and md.total_steps == 5
+    assert seen == {"every": [1, 2, 3, 4, 5], "third_last": [3, 5]}
+
+
+# ----------------------------------------------------------------------------- run_md's observers, StopMD
+
+
+class StopAt:
+    """run_md observer: raise StopMD(reason) at ``step``; keeps the positions it saw there."""
+
+    def __init__(self, step, reason="enough"):
+        self.step, self.reason, self.calls, self.positions = step, reason, 0, None
+
+    def __call__(self, atoms, step, phase):
+        self.calls += 1
+        if step == self.step:
+            self.positions = atoms.positions.copy()
+            raise StopMD(self.reason)
+
+
+def test_observers_see_every_step_and_do_not_change_the_run(tmp_path, reference):
+    ref, ref_res = reference
+    out = tmp_path / "o.h5md"
+    a = crystal()
+    calc = Einstein(a.positions)
+    seen, kept = [], {}
+
+    def look(atoms, step, phase):
+        seen.append((step, phase))
+        if step in (22, 80):
+            kept[step] = atoms.positions.copy(), atoms.get_velocities(), atoms.get_potential_energy()
+
+    res = run_md(a, calc, out, **KW, observers=[look])
+    assert_same_trajectory(ref, out)  # bit for bit, heat currents included
+    np.testing.assert_array_equal(res.total_eV, ref_res.total_eV)
+    assert res.stopped_early_reason == "" and (res.steps_nvt, res.steps_nve) == (20, 60)
+    assert seen == [(k, "nvt" if k <= 20 else "nve") for k in range(1, 81)]
+    assert calc.calls == 81  # the observer's get_potential_energy reused the step's force call
+    t = read_trajectory(out)
+    for step, (pos, vel, epot) in kept.items():  # the atoms an observer gets are the step's state
+        k = int(np.flatnonzero(t.time_fs == 2.0 * step)[0])
+        np.testing.assert_array_equal(pos, t.positions[k])
+        np.testing.assert_allclose(vel * ase_units.fs, t.velocities[k], rtol=1e-12, atol=0)
+        assert epot == res.potential_eV[int(np.flatnonzero(res.time_fs == 2.0 * step)[0])]
+
+
+def test_stop_md_ends_the_run_cleanly_and_a_rerun_returns_the_stopped_run(tmp_path, reference):
+    ref, ref_res = reference
+    out = tmp_path / "s.h5md"
+    a = crystal()
+    stop = StopAt(33)  # NVE, between two saved frames and two checkpoints
+    res = run_md(a, Einstein(a.positions), out, **KW, observers=[stop])
+    assert stop.calls == 33
+    assert res.stopped_early_reason == "enough" and (res.steps_nvt, res.steps_nve) == (20, 13)
+    # the step it stopped at is finished as a last step (logged, saved, checkpointed); the files merged
+    assert out.is_file() and not segments_dir(out).exists()
+    full, t = read_trajectory(ref), read_trajectory(out)
+    assert check_trajectory(out) == t.n_frames == 7
+    np.testing.assert_array_equal(t.time_fs, [44.0, 48.0, 52.0, 56.0, 60.0, 64.0, 66.0])
+    np.testing.assert_array_equal(t.positions[:6], full.positions[:6])
+    np.testing.assert_array_equal(t.velocities[:6], full.velocities[:6])
+    np.testing.assert_array_equal(t.positions[6], stop.positions)
+    for name in HC:  # every NVE step 21..33
+        j = read_series(out, name)
+        np.testing.assert_array_equal(j.step, np.arange(21, 34))
+        np.testing.assert_array_equal(j.value, read_series(ref, name).value[:13])
+    assert res.time_fs[-1] == 66.0
+    np.testing.assert_array_equal(res.total_eV[:-1], ref_res.total_eV[:16])
+    with np.load(str(out) + ".ckpt.npz") as ck:
+        assert int(ck["step"]) == 33 and str(ck["stopped_early_reason"]) == "enough"
+    # saved and loaded, also from a summary written before the field existed
+    back = MDResult.load(res.save(tmp_path / "r.json"))
+    assert back.stopped_early_reason == "enough" and back.steps_nve == 13
+    old = json.loads((tmp_path / "r.json").read_text())
+    del old["data"]["stopped_early_reason"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert MDResult.load(tmp_path / "old.json").stopped_early_reason == ""
+    # a rerun returns the stopped run: nothing recomputed, no observer called, the files kept
+    calc, later = Einstein(a.positions), StopAt(1000)
+    again = run_md(a, calc, out, **KW, observers=[later])
+    assert calc.calls == 1 and later.calls == 0
+    assert again.stopped_early_reason == "enough" and (again.steps_nvt, again.steps_nve) == (20, 13)
+    np.testing.assert_array_equal(again.total_eV, res.total_eV)
+    np.testing.assert_array_equal(read_trajectory(out).positions, t.positions)
+    # resume=False runs it again (here without observers: to the end, as the reference)
+    run(out, resume=False)
+    assert_same_trajectory(ref, out)
+
+
+def test_stop_in_nvt_killed_before_the_merge_is_completed_by_a_rerun(tmp_path, monkeypatch):
+    out = tmp_path / "n.h5md"
+    a = crystal()
+
+    def killed(self):  # the segments and the stop's checkpoint reach the disk, the merge never runs
+        self.commit()
+        self.wait()
+        raise KeyboardInterrupt("killed before the merge")
+
+    stop = StopAt(7, "nvt stop")
+    with monkeypatch.context() as m:
+        m.setattr(trajmod.SegmentedH5MDWriter, "finalize", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_md(a, Einstein(a.positions), out, **KW, observers=[stop])
+    assert not out.exists() and segment_files(out)
+    assert check_trajectory(out) == 1  # the step it stopped at is saved although NVT frames are not
+    calc, later = Einstein(a.positions), StopAt(1000)
+    res = run_md(a, calc, out, **KW, observers=[later])
+    assert calc.calls == 1 and later.calls == 0  # it does not go on past the stop
+    assert res.stopped_early_reason == "nvt stop" and (res.steps_nvt, res.steps_nve) == (7, 0)
+    assert out.is_file() and not segments_dir(out).exists()
+    t = read_trajectory(out)
+    np.testing.assert_array_equal(t.time_fs, [14.0])
+    np.testing.assert_array_equal(t.positions[0], stop.positions)
+    np.testing.assert_array_equal(res.time_fs, [4.0, 8.0, 12.0, 14.0])  # steps 2, 4, 6 and the last, 7
+
+
+def test_stop_at_the_last_step_is_a_normal_end_and_bad_observers_are_input_errors(tmp_path, reference):
+    ref, _ = reference
+    out = tmp_path / "l.h5md"
+    res = run(out, observers=StopAt(80))  # one callable is taken as a list of one
+    assert res.stopped_early_reason == "" and (res.steps_nvt, res.steps_nve) == (20, 60)
+    assert_same_trajectory(ref, out)
+    a = crystal()
+    calc = Einstein(a.positions)
+    for bad in ([print, 1], 5):
+        with pytest.raises(InputError, match="observers must be"):
+            run_md(a, calc, tmp_path / "x.h5md", **KW, observers=bad)
+    assert calc.calls == 0 and not (tmp_path / "x.h5md").exists()

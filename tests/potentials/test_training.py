@@ -99,6 +99,46 @@ def test_untrained_template_file(tmp_path):
     assert d.alpha_moments_count == 41
 
 
+_NO_TORCH = """
+import json, sys
+import incipient.potentials.training as t
+from incipient.potentials.training import *  # every name of __all__
+import incipient.potentials.training.grade, incipient.potentials.training.learn
+import incipient.potentials.training.monitor, incipient.potentials.training.validation
+errors = []
+for call in (lambda: t.validate_potential(None, None, [], species=("Na",)),
+             lambda: t.learn_mtp([], None, species=("Na",), level=1, state_dir="never")):
+    try:
+        call()
+    except ValueError as exc:  # InputError: the wrapper reached the function's input checks
+        errors.append(str(exc))
+print(json.dumps({"torch": "torch" in sys.modules, "errors": errors,
+                  "same": [t.LearnResult is incipient.potentials.training.learn.LearnResult,
+                           t.PotentialValidation is incipient.potentials.training.validation.PotentialValidation,
+                           t.TrainingResult.__module__]}))
+"""
+
+
+def test_training_entry_points_import_and_run_without_torch(tmp_path):
+    """select_active_set, learn_mtp and validate_potential are numpy code: naming or calling them imports no torch."""
+    import json
+    import subprocess
+    import sys
+
+    import incipient.potentials.training as t
+
+    assert {"learn_mtp", "validate_potential", "LearnResult", "PotentialValidation", "select_active_set",
+            "train_mtp", "TrainingResult"} <= set(t.__all__)
+    run = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["torch"] is False
+    assert got["same"] == [True, True, "incipient.potentials.training.fit"]
+    assert got["errors"][0] == "validate_potential: no configurations given"
+    assert got["errors"][1].startswith("level must be one of")
+    assert not (tmp_path / "never").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # torch MTP, loss gradient, fit
 

@@ -4,6 +4,7 @@ from incipient.md.dynamics import (
     CheckpointMismatchError,
     MDBlowUpError,
     MDResult,
+    StopMD,
     VelocityVerlet,
     run_md,
 )
@@ -16,5 +17,5 @@ from incipient.md.trajectory import (
     read_trajectory,
 )
 
-__all__ = ["CheckpointMismatchError", "H5MDWriter", "MDBlowUpError", "MDResult", "Trajectory", "VelocityVerlet",
-           "check_trajectory", "read_box", "read_series", "read_trajectory", "run_md"]
+__all__ = ["CheckpointMismatchError", "H5MDWriter", "MDBlowUpError", "MDResult", "StopMD", "Trajectory",
+           "VelocityVerlet", "check_trajectory", "read_box", "read_series", "read_trajectory", "run_md"]

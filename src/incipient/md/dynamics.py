@@ -9,7 +9,9 @@ Any ASE calculator works; the heat current needs 'energies' and 'virials'.
 Structure: ``VelocityVerlet`` is the integrator (velocity Verlet, BAOAB for Langevin, Bussi
 rescaling) and, as ASE's ``Dynamics.attach(function, interval)``, calls observers every
 ``interval`` steps: ``BlowUpGuard`` (every step, and the minimum distance every 10 frames),
-``EnergyLog``, ``TrajectoryRecorder``, ``HeatCurrentRecorder`` and ``Checkpointer``.
+``EnergyLog``, ``TrajectoryRecorder``, ``HeatCurrentRecorder`` and ``Checkpointer``; the
+caller's ``observers`` of ``run_md`` (``f(atoms, step, phase)``, every step) through
+``CallerObservers``, where raising :class:`StopMD` ends the run cleanly after that step.
 
 Files beside ``output`` (see ``incipient.md.trajectory`` for the crash-safe segment scheme):
 ``output`` (the H5MD trajectory, written when the run ends), ``output.segments/`` (the
@@ -78,6 +80,14 @@ class CheckpointUnreadableError(CheckpointMismatchError, FileFormatError):
     """Every checkpoint beside the output is unreadable (truncated, corrupt): the run must start over."""
 
 
+class StopMD(Exception):  # noqa: N818 - a request, not an error
+    """Raised by an observer of ``run_md`` to end the run cleanly after the current step; the message is the reason.
+
+    Not an error: ``run_md`` saves, checkpoints and merges the frames as at a normal end and
+    returns an ``MDResult`` whose ``stopped_early_reason`` is the message.
+    """
+
+
 @dataclass(frozen=True)
 class MDResult(Result):
     """Summary of an MD run.
@@ -90,6 +100,9 @@ class MDResult(Result):
     wall_s, force_s : wall time of the run and of the force calls (the rest is overhead).
     ns_per_day, atom_steps_per_s : throughput.
     trajectory : path of the H5MD file.
+    stopped_early_reason : "" for a run of the requested length; else why an observer ended it
+        (the message of its :class:`StopMD`). Then ``steps_nvt`` and ``steps_nve`` are the steps
+        done, and the last logged step is the step the run stopped at.
     """
 
     n_atoms: int
@@ -108,6 +121,7 @@ class MDResult(Result):
     ns_per_day: float
     atom_steps_per_s: float
     trajectory: str
+    stopped_early_reason: str = ""
 
     @property
     def overhead_fraction(self) -> float:
@@ -230,7 +244,9 @@ class VelocityVerlet:
     ``function(*args, **kwargs)`` is called. Observers read the state from this object:
     ``step`` (steps done), ``pos`` (unwrapped, A), ``vel`` (ASE units), ``f``, ``epot``, ``kin``
     (eV), ``e_i`` and ``W`` (per-atom energies and virials, with ``per_atom``) and ``in_nvt``
-    (the step just done was an NVT step). An observer stops the run by raising.
+    (the step just done was an NVT step). An observer stops the run by raising (an error), or
+    ends it cleanly with ``stop(reason)``: the observers after it are still called for that step
+    (the ``last=True`` ones as after the last step), then ``run`` returns; ``stop_reason`` says why.
     """
 
     def __init__(self, atoms: Atoms, *, positions, velocities, timestep_fs: float, steps_nvt: int,
@@ -261,11 +277,17 @@ class VelocityVerlet:
         self.e_i = None
         self.W = None
         self.force_s = 0.0
+        self.stop_reason = ""
         self.observers: list[tuple] = []
 
     def attach(self, function, interval: int = 1, *args, last: bool = False, **kwargs) -> None:
         """Call ``function(*args, **kwargs)`` every ``interval`` steps (and after the last with ``last``)."""
         self.observers.append((function, max(1, int(interval)), bool(last), args, kwargs))
+
+    def stop(self, reason: str) -> None:
+        """End the run after the current step (from an observer): ``total_steps`` becomes ``step``."""
+        self.stop_reason = str(reason) or "stopped"
+        self.total_steps = self.step
 
     def compute_forces(self) -> None:
         atoms = self.atoms
@@ -284,8 +306,8 @@ class VelocityVerlet:
         m = masses[:, None]
         langevin, bussi = self.thermostat == "langevin", self.thermostat == "bussi"
         target = 0.5 * self.n_dof * self.kT
-        observers, total = self.observers, self.total_steps
-        while self.step < total:
+        observers = self.observers
+        while self.step < self.total_steps:  # read each step: an observer may stop() the run
             nvt = self.step < self.steps_nvt
             vel, pos = self.vel, self.pos
             vel += 0.5 * dt * self.f / m
@@ -302,7 +324,7 @@ class VelocityVerlet:
             self.kin = _kinetic(masses, vel)
             step = self.step
             for function, interval, last, args, kwargs in observers:
-                if step % interval == 0 or (last and step == total):
+                if step % interval == 0 or (last and step == self.total_steps):
                     function(*args, **kwargs)
 
 
@@ -361,14 +383,18 @@ class EnergyLog:
 
 
 class TrajectoryRecorder:
-    """Observer: queue a frame (unwrapped positions in A, velocities in A/fs) of NVE (and NVT) steps."""
+    """Observer: queue a frame (unwrapped positions in A, velocities in A/fs) of NVE (and NVT) steps.
+
+    The step a stopped run ends at (``md.stop_reason``) is saved also in NVT: the last state is
+    always in the file, which is then never empty.
+    """
 
     def __init__(self, md: VelocityVerlet, writer: SegmentedH5MDWriter, save_nvt: bool):
         self.md, self.writer, self.save_nvt = md, writer, save_nvt
 
     def __call__(self) -> None:
         md = self.md
-        if self.save_nvt or not md.in_nvt:
+        if self.save_nvt or not md.in_nvt or md.stop_reason:
             self.writer.append(md.step, md.pos, md.vel * units.fs)
 
 
@@ -404,13 +430,41 @@ class HeatCurrentRecorder:
         w.append_observable(self.names[2], md.step, j_raw, HEAT_CURRENT_UNIT)
 
 
+class CallerObservers:
+    """Observer: the ``observers`` of ``run_md``, each called as ``f(atoms, step, phase)`` after every step.
+
+    ``atoms`` is the run's own Atoms: unwrapped positions (A) and velocities of this step, its
+    calculator holding this step's results (``atoms.get_forces()`` costs nothing); ``phase`` is
+    "nvt" or "nve". A :class:`StopMD` from one of them ends the run after this step
+    (``VelocityVerlet.stop``); the others are still called for it. A stop at the last step is
+    a normal end (nothing is shortened, so no reason is recorded).
+    """
+
+    def __init__(self, md: VelocityVerlet, functions):
+        self.md, self.functions = md, tuple(functions)
+
+    def __call__(self) -> None:
+        md = self.md
+        atoms = md.atoms  # positions are md.pos since the step's force call
+        atoms.set_momenta(md.masses[:, None] * md.vel, apply_constraint=False)
+        phase = "nvt" if md.in_nvt else "nve"
+        for function in self.functions:
+            try:
+                function(atoms, md.step, phase)
+            except StopMD as exc:
+                if md.step < md.total_steps:  # the first stop wins; at the last step it is a normal end
+                    md.stop(str(exc) or type(exc).__name__)
+
+
 class Checkpointer:
     """Observer: commit the queued frames as a segment, then write the checkpoint (both atomically).
 
     The checkpoint (npz) holds the step, positions, velocities, the thermostat's random state,
     the energy log and the names of the committed segments; the one it replaces is kept as
     ``.ckpt.prev.npz``. The order (segment, then checkpoint) means that every segment a
-    checkpoint names is on disk; segments written after it are dropped on resume.
+    checkpoint names is on disk; segments written after it are dropped on resume. The checkpoint
+    of a run that an observer stopped (``md.stop_reason``) also holds ``stopped_early_reason``:
+    a rerun then ends there too.
     """
 
     def __init__(self, md: VelocityVerlet, writer: SegmentedH5MDWriter, log: EnergyLog, path: Path,
@@ -424,11 +478,12 @@ class Checkpointer:
         md = self.md
         self.writer.commit()
         bio = io.BytesIO()
+        extra = {"stopped_early_reason": md.stop_reason} if md.stop_reason else {}
         np.savez(bio, format=CHECKPOINT_FORMAT, step=md.step, positions=md.pos, velocities=md.vel,
                  n_atoms=md.n_atoms, rng_state=json.dumps(md.rng.bit_generator.state),
                  start_positions=self.start_positions, settings=json.dumps(self.settings.key()),
                  segments=json.dumps(self.writer.committed),
-                 **{f"log_{k}": v for k, v in self.log.arrays().items()})
+                 **{f"log_{k}": v for k, v in self.log.arrays().items()}, **extra)
         self.writer.submit(self._write, bio.getvalue(), md.step)  # after the segment, in the background
 
     def _write(self, data: bytes, step: int) -> None:
@@ -535,7 +590,7 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
            thermostat: str = "bussi", tau_fs: float = 100.0, friction_per_fs: float = 0.01,
            save_every: int = 10, heat_current_every: int = 0, checkpoint_every: int = 500,
            seed: int = 0, save_nvt: bool = False, resume: bool = True, progress: bool = True,
-           min_distance_A: float = 1.2, max_energy_jump_eV_atom: float = 0.05) -> MDResult:
+           min_distance_A: float = 1.2, max_energy_jump_eV_atom: float = 0.05, observers=()) -> MDResult:
     """NVT equilibration (Bussi or Langevin) then NVE production, velocity Verlet.
 
     Frames (unwrapped positions, velocities) of the NVE phase (and of NVT if ``save_nvt``) go to
@@ -547,6 +602,21 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
     uninterrupted run). When the run ends, the segments are merged into ``output``. A run that
     blows up (NaN, atoms closer than ``min_distance_A``, NVE energy jump above
     ``max_energy_jump_eV_atom``) stops with MDBlowUpError after saving what it had.
+
+    ``observers``: callables (or one callable) ``f(atoms, step, phase)``, called in order after
+    every MD step once its forces are known: ``step`` is the number of steps done (1, 2, ...;
+    not called for the starting structure), ``phase`` "nvt" or "nve", ``atoms`` the run's own
+    Atoms at that step (unwrapped positions, velocities, the calculator with this step's
+    results): read it, do not modify it (copy it to keep it). They run after the NaN/energy
+    check and before the step is logged, saved and checkpointed; they do not change the
+    trajectory. An observer ends the run early by raising :class:`StopMD` (its message is the
+    reason): that step is finished as the last step of a run (logged, its frame saved, in NVT
+    too, a checkpoint written), the frames are merged into ``output`` exactly as at a normal
+    end, and the result's ``stopped_early_reason`` is the message (``steps_nvt``, ``steps_nve``:
+    the steps done). The checkpoint records the stop, so a rerun with ``resume`` returns the
+    stopped run as it is (observers are not part of the settings a checkpoint must match);
+    ``resume=False`` runs it again. Any other exception from an observer ends the run as an
+    error does (frames committed, a rerun resumes from the last checkpoint).
 
     Raises InputError (bad settings or structure, before any force call), CheckpointMismatchError
     (a checkpoint of other settings, or none readable: rerun with ``resume=False``), OutputError
@@ -566,6 +636,15 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         checkpoint_every=_integer("checkpoint_every", checkpoint_every, 1), seed=_integer("seed", seed, 0),
         save_nvt=bool(save_nvt), min_distance_A=_number("min_distance_A", min_distance_A, allow_zero=True),
         max_energy_jump_eV_atom=_number("max_energy_jump_eV_atom", max_energy_jump_eV_atom))
+    if callable(observers):
+        observers = (observers,)
+    try:
+        observers = tuple(observers)
+    except TypeError:
+        raise InputError(f"observers must be a sequence of callables f(atoms, step, phase), got {observers!r}") from None
+    for f in observers:
+        if not callable(f):
+            raise InputError(f"observers must be callables f(atoms, step, phase), got {f!r}")
     _check_atoms(atoms)
     s = settings
     total_steps = s.steps_nvt + s.steps_nve
@@ -599,8 +678,11 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         if {k: saved.get(k) for k in mine} != mine or int(ck["n_atoms"]) != n:
             raise CheckpointMismatchError(f"{ck['_path']}: checkpoint was written with other settings; "
                                           "delete it or change 'output'")
+    # stopped by an observer: that run ends at its checkpoint's step (a rerun only completes the files)
+    stopped = str(ck["stopped_early_reason"]) if ck is not None and "stopped_early_reason" in ck else ""
+    end_step = int(ck["step"]) if stopped else total_steps
     # finished: the merged file is there (with the last frame also when only an older checkpoint reads)
-    finished = ck is not None and output.is_file() and (int(ck["step"]) >= total_steps
+    finished = ck is not None and output.is_file() and (int(ck["step"]) >= end_step
                                                          or _last_frame_step(output) == total_steps)
     writer = None
     if not finished:
@@ -620,6 +702,7 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
             warnings.warn(f"{output}: the frames of checkpoint {ck['_path'].name} are missing; starting over",
                           stacklevel=2)
             ck = None
+            stopped, end_step = "", total_steps
     if ck is None:  # start over: the checkpoints first, so that a kill in between starts over again
         for p in (prev_path, ckpt_path, legacy_log, output):
             if p.exists():
@@ -651,8 +734,9 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         log = {k: [] for k in LOG_KEYS}
 
     md = VelocityVerlet(atoms, positions=pos0, velocities=vel0, timestep_fs=s.timestep_fs, steps_nvt=s.steps_nvt,
-                        total_steps=total_steps, thermostat=thermostat, temperature_K=s.temperature_K,
+                        total_steps=end_step, thermostat=thermostat, temperature_K=s.temperature_K,
                         tau_fs=s.tau_fs, friction_per_fs=s.friction_per_fs, rng=rng, step=step, per_atom=want_heat)
+    md.stop_reason = stopped
     energy_log = EnergyLog(md, log)
     guard = BlowUpGuard(md, label=f"MD at {s.temperature_K:g} K", output=output,
                         max_energy_jump_eV_atom=s.max_energy_jump_eV_atom, min_distance_A=s.min_distance_A)
@@ -662,13 +746,15 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         writer.declare(VELOCITY, (n, 3), "angstrom/fs")
         checkpointer = Checkpointer(md, writer, energy_log, ckpt_path, prev_path, s, start_positions)
         md.attach(guard)
+        if observers:  # before the step is logged, saved and checkpointed: a StopMD makes it the last one
+            md.attach(CallerObservers(md, observers))
         md.attach(energy_log, s.save_every, last=True)
         md.attach(guard.check_distances, s.save_every * 10)
         md.attach(TrajectoryRecorder(md, writer, s.save_nvt), s.save_every, last=True)
         if want_heat:
             md.attach(HeatCurrentRecorder(md, writer), s.heat_current_every)
         md.attach(checkpointer, s.checkpoint_every, last=True)
-        if progress and step < total_steps:
+        if progress and step < end_step:
             bar = ProgressBar(md, label)
             md.attach(bar)
 
@@ -723,13 +809,18 @@ def run_md(atoms: Atoms, calc, output: str | os.PathLike, *, temperature_K: floa
         drift = float(slope * 1000.0)
         tmean = float(lg["temperature_K"][nve].mean())
     per_step = wall / max(steps_done_here, 1)
+    steps_nvt_done, steps_nve_done = s.steps_nvt, s.steps_nve
+    if md.stop_reason:
+        steps_nvt_done = min(md.step, s.steps_nvt)
+        steps_nve_done = md.step - steps_nvt_done
     return MDResult(
-        n_atoms=n, steps_nvt=s.steps_nvt, steps_nve=s.steps_nve, timestep_fs=s.timestep_fs,
+        n_atoms=n, steps_nvt=steps_nvt_done, steps_nve=steps_nve_done, timestep_fs=s.timestep_fs,
         time_fs=lg["step"] * s.timestep_fs, temperature_K=lg["temperature_K"], potential_eV=lg["potential_eV"],
         total_eV=lg["total_eV"], phase=lg["phase"], nve_drift_meV_atom_ns=drift, mean_temperature_nve_K=tmean,
         wall_s=wall, force_s=md.force_s,
         ns_per_day=s.timestep_fs * 1e-6 / (per_step / 86400) if steps_done_here else float("nan"),
         atom_steps_per_s=n / per_step if steps_done_here else float("nan"), trajectory=str(output),
+        stopped_early_reason=md.stop_reason,
     )
 
 

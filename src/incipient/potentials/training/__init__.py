@@ -1,8 +1,12 @@
-"""Training of Moment Tensor Potentials: MLIP-2 templates, a writer, the fit and extrapolation grades.
+"""Training of Moment Tensor Potentials: templates, writer, fit, extrapolation grade, active learning, validation.
 
-``mtp_template`` / ``mtp_structure`` (any MLIP-2 level 2-28), ``write_mtp``, ``train_mtp`` and
-``select_active_set`` (extrapolation grade; both need torch: ``pip install 'incipient[train]'``).
-Submodules import torch only inside functions.
+``mtp_template`` / ``mtp_structure`` (any MLIP-2 level 2-28), ``write_mtp``, ``train_mtp`` (the
+fit; needs torch: ``pip install 'incipient[train]'``), ``select_active_set`` (the MaxVol
+extrapolation grade, numpy only), ``learn_mtp`` (active learning: fit, graded MD, selection,
+oracle labels; its fits need torch) and ``validate_potential`` (a potential against its oracle:
+parity, per-species errors, lattice, phonon DOS; numpy, ASE and phonopy). The entry points import
+their submodules when called, and the submodules import torch only inside the functions that
+need it, so importing this package (or naming these functions) never imports torch.
 """
 
 from incipient.potentials.training.templates import LEVELS, level_of, mtp_structure, mtp_template
@@ -23,13 +27,30 @@ def select_active_set(*args, **kwargs):
     return _select(*args, **kwargs)
 
 
-def __getattr__(name):
-    if name == "TrainingResult":
-        from incipient.potentials.training.fit import TrainingResult
+def learn_mtp(*args, **kwargs):
+    """See :func:`incipient.potentials.training.learn.learn_mtp` (active learning)."""
+    from incipient.potentials.training.learn import learn_mtp as _learn
 
-        return TrainingResult
+    return _learn(*args, **kwargs)
+
+
+def validate_potential(*args, **kwargs):
+    """See :func:`incipient.potentials.training.validation.validate_potential`."""
+    from incipient.potentials.training.validation import validate_potential as _validate
+
+    return _validate(*args, **kwargs)
+
+
+_LAZY = {"TrainingResult": "fit", "LearnResult": "learn", "PotentialValidation": "validation"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"incipient.potentials.training.{_LAZY[name]}"), name)
     raise AttributeError(name)
 
 
-__all__ = ["LEVELS", "TrainingResult", "format_mtp", "level_of", "mtp_structure", "mtp_template",
-           "select_active_set", "train_mtp", "write_mtp"]
+__all__ = ["LEVELS", "LearnResult", "PotentialValidation", "TrainingResult", "format_mtp", "learn_mtp", "level_of",
+           "mtp_structure", "mtp_template", "select_active_set", "train_mtp", "validate_potential", "write_mtp"]

@@ -9,7 +9,10 @@ active learning (LAMMPS with ``mlip.ini``: ``select:threshold`` and ``select:thr
   set of neighbourhoods), keeps every frame with ``gamma > gamma_select`` as a candidate for the
   oracle, appends the graded frame to an extxyz trajectory (one whole frame per write, flushed,
   so the file reads up to the last frame at any time) and, at ``gamma > gamma_break``, stops the
-  run by raising :class:`GammaBreak` (the breaking frame is a candidate too);
+  run by raising :class:`GammaBreak` (the breaking frame is a candidate too). Its method
+  :meth:`GammaMonitor.observe` is the same observer for :func:`incipient.md.run_md`
+  (``observers=[monitor.observe]``): there GammaBreak is a :class:`~incipient.md.StopMD`, so the
+  run ends cleanly with its H5MD file and checkpoint;
 * :func:`run_graded_md`: NVT MD (Bussi or Langevin, the integrator of ``run_md``) with the
   monitor, the NaN guard of ``run_md`` and nothing else (no H5MD, no checkpoints: an
   active-learning run lasts picoseconds and is simply rerun when killed). A stop at
@@ -32,12 +35,17 @@ from pathlib import Path
 import numpy as np
 
 from incipient.errors import InputError, RunError
+from incipient.md.dynamics import StopMD, _integer
 from incipient.potentials.calculator import MTP
 from incipient.results import Result
 
 
-class GammaBreak(RunError):
-    """The extrapolation grade passed gamma_break: the MD stops (the frames so far are kept)."""
+class GammaBreak(RunError, StopMD):
+    """The extrapolation grade passed gamma_break: the MD stops (the frames so far are kept).
+
+    Also a :class:`~incipient.md.StopMD`: raised by an observer of ``run_md`` it ends that run
+    cleanly (``MDResult.stopped_early_reason`` is its message).
+    """
 
 
 def _grade(active_set, atoms) -> tuple[float, np.ndarray | None]:
@@ -49,18 +57,24 @@ def _grade(active_set, atoms) -> tuple[float, np.ndarray | None]:
 
 
 class GammaMonitor:
-    """Observer of :class:`~incipient.md.dynamics.VelocityVerlet`: grade, collect, stop at gamma_break.
+    """Observer of :class:`~incipient.md.dynamics.VelocityVerlet` or ``run_md``: grade, collect, stop at gamma_break.
 
-    After the run: ``steps`` and ``gamma`` (the graded steps and their grades), ``candidates``
-    (Atoms with ``info["gamma"]`` and ``info["md_step"]``, positions wrapped into the cell) and
-    ``broke`` (True when it stopped the run). ``max_candidates`` keeps the last that many.
+    Two ways to attach it: ``md.attach(monitor, interval)`` on a ``VelocityVerlet`` ``md`` (then
+    it is called without arguments and reads ``md``), or, with ``md=None``,
+    ``run_md(..., observers=[monitor.observe])`` (then it grades every ``grade_every``-th step;
+    run_md calls no observer for the starting structure: ``monitor.observe(atoms, 0)`` before the
+    run grades it). After the run: ``steps`` and ``gamma`` (the graded steps and their grades),
+    ``candidates`` (Atoms with ``info["gamma"]`` and ``info["md_step"]``, positions wrapped into
+    the cell) and ``broke`` (True when it stopped the run). ``max_candidates`` keeps the last that
+    many. ``close()`` (or a ``with`` block) closes the ``trajectory`` file.
     """
 
     def __init__(self, md, active_set, *, gamma_select: float, gamma_break: float, trajectory=None,
-                 max_candidates: int | None = None):
+                 max_candidates: int | None = None, grade_every: int = 1):
         if not (1.0 < gamma_select < gamma_break):
             raise InputError(f"need 1 < gamma_select < gamma_break, got {gamma_select} and {gamma_break}")
         self.md, self.active_set = md, active_set
+        self.grade_every = _integer("grade_every", grade_every, 1)
         self.gamma_select, self.gamma_break = float(gamma_select), float(gamma_break)
         self.max_candidates = max_candidates
         self.steps: list[int] = []
@@ -81,12 +95,27 @@ class GammaMonitor:
         return a
 
     def __call__(self) -> None:
+        """Grade ``md``'s current state (the VelocityVerlet observer); GammaBreak above gamma_break."""
+        t0 = time.perf_counter()
+        self._record(self.frame(), int(self.md.step), t0)
+
+    def observe(self, atoms, step: int, phase: str = "nvt") -> None:
+        """The ``run_md`` observer ``f(atoms, step, phase)``: grade every ``grade_every``-th step.
+
+        Grades a copy of ``atoms`` (no calculator); above gamma_break it raises GammaBreak, a
+        StopMD, which ends ``run_md`` cleanly after this step.
+        """
+        if step % self.grade_every:
+            return
+        t0 = time.perf_counter()
+        a = atoms.copy()
+        a.calc = None
+        self._record(a, int(step), t0)
+
+    def _record(self, a, step: int, t0: float) -> None:
         import ase.io
 
-        t0 = time.perf_counter()
-        a = self.frame()
         gamma, per_atom = _grade(self.active_set, a)
-        step = int(self.md.step)
         self.steps.append(step)
         self.gamma.append(gamma)
         a.info["gamma"] = gamma
@@ -112,6 +141,12 @@ class GammaMonitor:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def __enter__(self) -> GammaMonitor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
