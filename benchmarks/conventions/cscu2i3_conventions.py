@@ -16,15 +16,13 @@ unfolded from the irreducible points), whose off-diagonal elements show whether 
 respects the crystal symmetry. The crystal convention's (a) is checked against wigner34's own
 result (same numbers) and against (b).
 
-The q-points and the Phono3py object are taken from inside ``wigner_3ph_4ph`` by wrapping
-``wigner_assembly.velocity_operator`` for the duration of the call (wigner34 has no
-``velocity_convention`` option yet; see docs/kappa.md).
+The assembly in every convention is ``incipient.transport.conventions.conventions_from_wigner34``
+(the same function the study's kappa_bte stage calls); this script adds the paper's numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import time
@@ -34,23 +32,6 @@ import numpy as np
 CONVENTIONS = ("crystal", "lattice_phase", "lattice_phase_real")
 PAPER = {"kappa_p_300K_3p4ph": (0.05, 0.03, 0.13), "alpha_3ph": (-0.14, -0.31, -0.49),
          "alpha_3p4ph": (0.44, 0.66, -0.3), "kappa_avg_3p4ph": "0.27-0.31"}
-
-
-@contextlib.contextmanager
-def _capture_velocity_inputs(store: dict):
-    import incipient.transport.wigner_assembly as wa
-
-    real = wa.velocity_operator
-
-    def wrapped(phonon, q, **kw):
-        store["phonon"], store["q"] = phonon, np.array(q)
-        return real(phonon, q, **kw)
-
-    wa.velocity_operator = wrapped
-    try:
-        yield
-    finally:
-        wa.velocity_operator = real
 
 
 def _alpha(T, k):
@@ -73,13 +54,8 @@ def main(argv=None):
 
     from incipient.lattice.phonopy_io import read_fc2
     from incipient.system import load_system
-    from incipient.transport.wigner34 import wigner_3ph_4ph
-    from incipient.transport.wigner_assembly import (
-        irreducible_mesh,
-        point_group_cartesian,
-        velocity_operator,
-        wigner_kappa,
-    )
+    from incipient.transport.conventions import conventions_from_wigner34
+    from incipient.transport.wigner34 import Wigner34Result, wigner_3ph_4ph
 
     load0 = os.getloadavg()
     t_all = time.perf_counter()
@@ -87,67 +63,42 @@ def main(argv=None):
     prim = system.phonon_primitive()
     T = np.asarray(args.temperatures, float)
     mesh = tuple(args.mesh)
-    store: dict = {}
     fc2 = read_fc2(args.fc2)
     if args.rates_cache and os.path.exists(args.rates_cache):
-        from incipient.lattice.phonons import make_phonopy
-        from incipient.transport.wigner34 import Wigner34Result
-
-        cache = np.load(args.rates_cache, allow_pickle=False)
-        r = Wigner34Result.load(str(cache["result_json"]))
-        q = cache["q"]
-        ph3 = make_phonopy(prim, (3, 3, 3), fc2, symprec=1e-3)  # the velocity operator needs fc2 only
-        t_rates = float(cache["t_rates"])
+        r = Wigner34Result.load(args.rates_cache)
+        t_rates = float(r.info["stages_s"]["total_s"])
         print(f"rates read from {args.rates_cache} (computed in {t_rates:.0f} s)")
     else:
-        with _capture_velocity_inputs(store):
-            r = wigner_3ph_4ph(prim, fc2, str(system.published.fc3), str(system.published.fc4),
-                               supercell_matrix=(3, 3, 3), mesh=mesh, temperatures_K=tuple(T),
-                               n_samples=args.samples, n_batches=args.batches, single_precision=True,
-                               rng=args.seed, progress=True)
+        r = wigner_3ph_4ph(prim, fc2, str(system.published.fc3), str(system.published.fc4),
+                           supercell_matrix=(3, 3, 3), mesh=mesh, temperatures_K=tuple(T),
+                           n_samples=args.samples, n_batches=args.batches, single_precision=True,
+                           rng=args.seed, progress=True)
         t_rates = time.perf_counter() - t_all
-        ph3, q = store["phonon"], store["q"]
         if args.rates_cache:
-            js = os.path.splitext(args.rates_cache)[0] + "_wigner34.json"
-            r.save(js)
-            np.savez(args.rates_cache, q=q, t_rates=t_rates, result_json=js)
-    vol = ph3.primitive.volume
-    rots = point_group_cartesian(ph3.primitive, symprec=1e-3)
-    w = np.asarray(r.weights)
-    rates = {"3ph": np.asarray(r.rates_3ph_per_ps), "34ph": np.asarray(r.rates_34ph_per_ps)}
-    # unfold onto the full mesh: spglib representative of every point -> phono3py's irreducible index
-    grid = irreducible_mesh(ph3.primitive, mesh, symprec=1e-3)
-    rep3 = grid.mapping[grid.index_of(np.rint(q * np.asarray(mesh)).astype(int))]
-    pos3 = {int(rp): k for k, rp in enumerate(rep3)}
-    if len(pos3) != len(q) or set(pos3) != set(grid.ir_index.tolist()):
-        raise RuntimeError("phono3py's irreducible q-points do not match spglib's stars")
-    full_k = np.array([pos3[int(m)] for m in grid.mapping])
+            r.save(args.rates_cache)
+    t0 = time.perf_counter()
+    conv = conventions_from_wigner34(r, prim, fc2, supercell_matrix=(3, 3, 3), symprec=1e-3)
+    d = lambda a: np.einsum("...ii->...i", np.asarray(a))  # noqa: E731
     out = {"mesh": list(mesh), "temperatures_K": T.tolist(), "n_samples": r.n_samples,
-           "n_irreducible_q": len(q), "n_full_q": int(grid.n_q), "wigner34_info": r.info,
+           "n_irreducible_q": conv.n_q_irreducible, "n_full_q": conv.n_q_full, "wigner34_info": r.info,
            "wigner34": {"kappa_p_3ph": r.kappa_p_3ph.tolist(), "kappa_c_3ph": r.kappa_c_3ph.tolist(),
                         "kappa_p_34ph": r.kappa_p_34ph.tolist(), "kappa_c_34ph": r.kappa_c_34ph.tolist(),
                         "kappa_p_34ph_err": r.kappa_p_34ph_err.tolist(),
                         "kappa_c_34ph_err": r.kappa_c_34ph_err.tolist()},
-           "conventions": {}, "timings_s": {"rates_wigner34": t_rates}}
-    for conv in CONVENTIONS:
-        t0 = time.perf_counter()
-        f_ir, v_ir = velocity_operator(ph3, q, velocity_convention=conv)
-        f_full, v_full = velocity_operator(ph3, grid.qpoints_frac, velocity_convention=conv)
-        res = {}
-        for lab, G in rates.items():
-            k_ir = wigner_kappa(f_ir, v_ir, G, T, vol, weights=w, rotations_cartesian=rots)
-            k_full = wigner_kappa(f_full, v_full, G[:, full_k], T, vol)
-            res[lab] = {"ir_kappa_p": k_ir.kappa_p.tolist(), "ir_kappa_c": k_ir.kappa_c.tolist(),
-                        "full_kappa_p": k_full.kappa_p.tolist(), "full_kappa_c": k_full.kappa_c.tolist(),
-                        "alpha_full": _alpha(T, np.einsum("tii->ti", k_full.kappa)),
-                        "alpha_ir": _alpha(T, np.einsum("tii->ti", k_ir.kappa))}
-        out["conventions"][conv] = res
-        out["timings_s"][f"velocity_and_assembly_{conv}"] = time.perf_counter() - t0
+           "conventions": {}, "timings_s": {"rates_wigner34": t_rates, "conventions": time.perf_counter() - t0}}
+    for c, cv in enumerate(conv.conventions):
+        out["conventions"][cv] = {
+            lab: {"ir_kappa_p": conv.kappa_p_W_mK[c, h].tolist(), "ir_kappa_c": conv.kappa_c_W_mK[c, h].tolist(),
+                  "full_kappa_p": conv.kappa_p_full_W_mK[c, h].tolist(),
+                  "full_kappa_c": conv.kappa_c_full_W_mK[c, h].tolist(),
+                  "asym_c": conv.asym_c_W_mK[c, h].tolist(),
+                  "alpha_full": _alpha(T, d(conv.kappa_p_full_W_mK[c, h] + conv.kappa_c_full_W_mK[c, h])),
+                  "alpha_ir": conv.alpha[c, h].tolist()}
+            for h, lab in enumerate(("3ph", "34ph"))}
     out["timings_s"]["total"] = time.perf_counter() - t_all
     out["loadavg_start_end"] = [list(load0), list(os.getloadavg())]
     # consistency: the crystal convention reproduces wigner34's numbers and is the same on the full mesh
     c = out["conventions"]["crystal"]["34ph"]
-    d = lambda a: np.einsum("tii->ti", np.asarray(a))  # noqa: E731
     out["check_crystal_vs_wigner34_max_rel"] = float(np.max(np.abs(d(c["ir_kappa_c"]) / r.kappa_c_34ph - 1)))
     out["check_crystal_ir_vs_full_max_rel"] = float(np.max(np.abs(np.asarray(c["full_kappa_c"]) - c["ir_kappa_c"]))
                                                      / np.max(np.abs(c["ir_kappa_c"])))

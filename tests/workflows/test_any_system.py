@@ -100,6 +100,24 @@ def test_emt_metal_through_every_stage(tmp_path):
     assert kp[0, 0] > kp[1, 0]  # 3ph: kappa_p falls with T
     k34 = np.array(s["kappa_bte"]["kappa_p_34ph_xyz_W_mK"])
     assert np.all(k34 <= kp + 1e-12)  # 4ph only adds scattering
+    # 3+4ph reuses the 3ph linewidths: reassembled, they give phono3py's own kappa_p and kappa_c
+    from incipient.transport.conventions import ConventionsResult
+    from incipient.transport.wigner34 import Wigner34Result
+
+    r34 = Wigner34Result.load(tmp_path / "study" / "kappa_bte" / "wigner_3ph_4ph.json")
+    assert r34.info["phono3py_lang"] == "reused" and r34.qpoints_frac is not None
+    # (measured: 1.1e-6 relative, the two sums' unit constants; a linewidth mix-up would be >> 1e-3)
+    np.testing.assert_allclose(r34.kappa_p_3ph, kp, rtol=1e-5)
+    np.testing.assert_allclose(r34.kappa_c_3ph, s["kappa_bte"]["kappa_c_xyz_W_mK"], rtol=1e-5, atol=1e-9)
+    # every velocity convention from the same linewidths: full-mesh crystal tensor = the irreducible one
+    conv = ConventionsResult.load(tmp_path / "study" / "kappa_bte" / "conventions.json")
+    assert conv.conventions == ("crystal", "lattice_phase", "lattice_phase_real") and conv.channels == ("3ph", "3+4ph")
+    # (the comparison averages the linewidths of degenerate modes first; measured difference 1e-7)
+    np.testing.assert_allclose(conv.diagonal("crystal", "3+4ph")["kappa_c_W_mK"], r34.kappa_c_34ph, rtol=1e-6)
+    np.testing.assert_allclose(conv.diagonal("crystal", "3+4ph")["kappa_p_W_mK"], r34.kappa_p_34ph, rtol=1e-6)
+    assert np.all(conv.asym_c_W_mK[0] < 1e-9 * np.abs(conv.kappa_c_W_mK[0]).max())
+    for c in (1, 2):  # kappa_p does not depend on the convention
+        np.testing.assert_allclose(conv.kappa_p_W_mK[c], conv.kappa_p_W_mK[0], rtol=1e-8, atol=1e-12)
     # S(Q,w) on paths derived from the cell, and a verdict that its evidence supports
     assert any("S(Q,w)" in f["caption"] for f in s["spectra"]["figures"])
     # a metal: no hop in the run; "electronic" only with the TST bound of the vacancy barrier behind it
@@ -109,6 +127,7 @@ def test_emt_metal_through_every_stage(tmp_path):
         assert "transition-state theory" in reasons and "upper bound" in reasons
     html = report.read_text()
     assert html.count("<img") >= 8 and "removed" in html and "Cu (EMT)" in html
+    assert "in each velocity-operator convention" in html and html.count("<th>kappa_c sym.-forbidden</th>") == 2
 
 
 def test_mtp_system_file_through_every_stage(tmp_path):

@@ -79,6 +79,7 @@ def test_graph_orders_caches_and_invalidates(tmp_path):
     calls.clear()
     out = run_graph(st, cfg, tmp_path, ["c"], log=lambda s: None)
     assert calls == [] and [o.status for o in out] == ["cached"] * 3
+    assert out[-1].ran_s == rec["provenance"]["wall_s"] and out[-1].ran_at == rec["provenance"]["started"]
     # a change in the kappa section reruns b and its dependant c, not a
     cfg2 = load_config(overrides={"kappa": {"mesh": [2, 2, 2]}})
     out = run_graph(st, cfg2, tmp_path, ["c"], log=lambda s: None)

@@ -29,7 +29,8 @@ class Wigner34Result(Result):
     Per mode (for Figure 4a,b): frequencies_THz (nq, nb) on phono3py's irreducible q-points,
     weights (nq,), rates_3ph_per_ps and rates_34ph_per_ps (nT, nq, nb): 1/tau = full linewidth in
     rad/ps with 3ph + isotope and with 3ph + isotope + 4ph scattering (0 for dropped modes);
-    n_atoms_prim (for the Wigner limit).
+    n_atoms_prim (for the Wigner limit); qpoints_frac (nq, 3) the irreducible q-points (reduced
+    coordinates; None in results of older versions), for :mod:`incipient.transport.conventions`.
     """
 
     temperatures_K: np.ndarray
@@ -51,6 +52,7 @@ class Wigner34Result(Result):
     rates_3ph_per_ps: np.ndarray | None = None
     rates_34ph_per_ps: np.ndarray | None = None
     n_atoms_prim: int = 0
+    qpoints_frac: np.ndarray | None = None
 
     def lifetime_regimes(self, which: str = "34ph"):
         """Particle-like / wave-like / overdamped classification of the modes (3ph or 3+4ph rates)."""
@@ -254,7 +256,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
                    smearing4: str = "adaptive", single_precision: bool = False,
                    max_wall_s: float | None = None, phono3py_lang: str | None = None,
                    n_workers: int = 1, velocity_convention: str = "crystal",
-                   progress: bool = False) -> Wigner34Result:
+                   three_phonon=None, progress: bool = False) -> Wigner34Result:
     """kappa_p and kappa_c with 3ph (+isotope) and with 3+4ph rates, on the same mesh.
 
     primitive : ase.Atoms (masses set); fc2 : array (phonopy order, ``supercell_matrix``) or file;
@@ -285,6 +287,11 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     phases, correct, default) or "lattice_phase" / "lattice_phase_real" (lattice-vector phases only
     [real off-diagonal parts], as in ShengBTE-based Wigner add-ons; same kappa_p, a different and
     symmetry-breaking kappa_c; docs/kappa.md).
+    three_phonon : a :class:`~incipient.transport.wigner.WignerResult` of the same fc2, fc3, mesh
+    and temperatures (``wigner_conductivity``, tetrahedron, isotopes on): its 3ph + isotope
+    linewidths and q-points are used instead of running phono3py's 3ph part again (the slow part
+    on small meshes); fc3 is then not read. The 3ph kappa is reassembled from them (equal to
+    phono3py's own to rounding).
     The result's ``info`` holds the wall time of each stage, the peak RSS and 4ph statistics.
     """
     import time
@@ -313,34 +320,51 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     t_all = time.perf_counter()
     stages: dict[str, float] = {}
     fc2 = read_fc2(fc2) if not isinstance(fc2, np.ndarray) else fc2
-    fc3 = fc3 if isinstance(fc3, ShengBTEFC3) else read_shengbte_fc3(fc3)
     fc4 = fc4 if isinstance(fc4, ShengBTEFC4) else read_shengbte_fc4(fc4)
     T = [float(t) for t in temperatures_K]
-    t0 = time.perf_counter()
-    ph3 = make_phono3py(primitive, supercell_matrix, symprec=symprec, fc2=fc2, lang=phono3py_lang)
-    ph3.fc3 = shengbte_fc3_to_phono3py(fc3, ph3).fc3
-    ph3.mesh_numbers = list(mesh)
-    ph3.init_phph_interaction()
-    stages["3ph_setup_s"] = time.perf_counter() - t0
-    say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph + isotope rates, SMM19")
-    t0 = time.perf_counter()
-    ph3.run_thermal_conductivity(temperatures=T, transport_type="SMM19", is_isotope=True)
-    tc = ph3.thermal_conductivity
-    stages["3ph_rates_s"] = time.perf_counter() - t0
+    if three_phonon is None:
+        fc3 = fc3 if isinstance(fc3, ShengBTEFC3) else read_shengbte_fc3(fc3)
+        t0 = time.perf_counter()
+        ph3 = make_phono3py(primitive, supercell_matrix, symprec=symprec, fc2=fc2, lang=phono3py_lang)
+        ph3.fc3 = shengbte_fc3_to_phono3py(fc3, ph3).fc3
+        ph3.mesh_numbers = list(mesh)
+        ph3.init_phph_interaction()
+        stages["3ph_setup_s"] = time.perf_counter() - t0
+        say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph + isotope rates, SMM19")
+        t0 = time.perf_counter()
+        ph3.run_thermal_conductivity(temperatures=T, transport_type="SMM19", is_isotope=True)
+        tc = ph3.thermal_conductivity
+        stages["3ph_rates_s"] = time.perf_counter() - t0
+        say(f"3ph done ({stages['3ph_rates_s']:.1f} s)")
+        q, w = tc.qpoints, tc.grid_weights
+        g3 = 4 * np.pi * np.asarray(tc.gamma[0])  # (nT, nq, nb) 1/ps
+        giso = 4 * np.pi * np.asarray(tc.gamma_isotope[0])
+        vel_phonon, lang = ph3, str(ph3.lang)
+    else:
+        r3 = three_phonon
+        if tuple(int(m) for m in np.ravel(r3.mesh)) != tuple(int(m) for m in mesh):
+            raise ValueError(f"three_phonon was computed on mesh {list(np.ravel(r3.mesh))}, not {list(mesh)}")
+        if len(r3.temperatures_K) != len(T) or not np.allclose(r3.temperatures_K, T, atol=1e-6):
+            raise ValueError(f"three_phonon has temperatures {list(r3.temperatures_K)} K, not {T}")
+        if not r3.is_isotope:
+            raise ValueError("three_phonon was computed without isotope scattering; wigner_3ph_4ph includes it")
+        stages["3ph_setup_s"] = stages["3ph_rates_s"] = 0.0
+        q, w = np.asarray(r3.qpoints), np.asarray(r3.weights)
+        g3 = 4 * np.pi * (np.asarray(r3.gamma_THz) - np.asarray(r3.gamma_isotope_THz)[None])
+        giso = 4 * np.pi * np.asarray(r3.gamma_isotope_THz)
+        vel_phonon, lang = None, "reused"
+        say(f"3ph + isotope linewidths reused ({len(q)} irreducible q-points)")
     wall3 = stages["3ph_setup_s"] + stages["3ph_rates_s"]
-    say(f"3ph done ({stages['3ph_rates_s']:.1f} s)")
-    q, w = tc.qpoints, tc.grid_weights
-    g3 = 4 * np.pi * np.asarray(tc.gamma[0])  # (nT, nq, nb) 1/ps
-    giso = 4 * np.pi * np.asarray(tc.gamma_isotope[0])
-    t0 = time.perf_counter()
-    f, v = velocity_operator(ph3, q, velocity_convention=velocity_convention)
-    rots = point_group_cartesian(ph3.primitive, symprec=symprec)
-    vol = ph3.primitive.volume
-    stages["velocity_operator_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     ph = make_phonopy(primitive, supercell_matrix, fc2, symprec=symprec)
     mp = mesh_phonons(ph, list(mesh), imaginary="drop", symprec=symprec)
     stages["4ph_phonons_s"] = time.perf_counter() - t1
+    t0 = time.perf_counter()
+    vel_phonon = vel_phonon or ph
+    f, v = velocity_operator(vel_phonon, q, velocity_convention=velocity_convention)
+    rots = point_group_cartesian(vel_phonon.primitive, symprec=symprec)
+    vol = vel_phonon.primitive.volume
+    stages["velocity_operator_s"] = time.perf_counter() - t0
     n_ir = len(mp.grid.ir_index)
     # the exact sum evaluates each unordered slot triple once (~N_q^2/6 q-pairs): no more than the sample
     exact = n_samples is None or n_samples >= mp.grid.n_q ** 2 // 6
@@ -427,7 +451,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
         "peak_rss_worker_MB": max(r.info.get("peak_rss_worker_MB", 0.0) for r in batches) if n_workers > 1 else 0.0,
         "n_irreducible_q": int(n_ir), "n_pairs_total": int(grid.n_q ** 2), "smearing4": smearing4,
         "single_precision": bool(single_precision), "n_imaginary_modes": int(mp.n_imaginary),
-        "phono3py_lang": str(ph3.lang),
+        "phono3py_lang": lang,
         "median_rel_stderr_4ph": [float(np.nanmedian(rel[t][ok[t]])) for t in range(len(T))],
         "median_ratio_4ph_3ph": [float(np.median((g4[t] / np.where(g3[t] > 0, g3[t], 1.0))[ok[t]])) for t in range(len(T))],
         "reduction_p_err": spread(red).tolist() if len(red) else None,
@@ -443,4 +467,4 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
                           wall_4ph_s=wall4, info=info, frequencies_THz=np.asarray(f), weights=np.asarray(w),
                           rates_3ph_per_ps=np.where(valid[None], g3 + giso[None], 0.0),
                           rates_34ph_per_ps=np.where(valid[None], g3 + giso[None] + g4, 0.0),
-                          n_atoms_prim=len(ph3.primitive))
+                          n_atoms_prim=len(vel_phonon.primitive), qpoints_frac=np.asarray(q, float))

@@ -96,6 +96,7 @@ class KappaConfig:
     temperatures_K: tuple = (300.0, 450.0, 600.0)
     four_phonon: bool = False
     four_phonon_samples: int = 60  # q-pairs sampled per irreducible q-point (0: exact sum)
+    four_phonon_workers: int = 1  # 4ph batches (100+ q-pairs each) computed in this many processes at once
     velocity_convention: str = "crystal"  # or lattice_phase, lattice_phase_real (ShengBTE add-ons; docs/kappa.md)
 
 
@@ -152,7 +153,7 @@ def _plain(x: Any) -> Any:
 
 PRESETS: dict[str, dict] = {
     # finishes in minutes on 2 cores: small cells, ps-long MD, coarse meshes
-    "quick": {},
+    "quick": {"kappa": {"four_phonon": True}},  # 3+4ph on the 5^3 mesh, 60 sampled q-pairs per q-point: ~2 min
     # the paper's sizes and lengths (for a cluster or GPU node; days on 2 cores)
     "paper": {
         "structure": {"min_width_A": 30.0},
@@ -276,7 +277,8 @@ def _validate(cfg: StudyConfig, where: str) -> None:
         if not math.isfinite(v) or v < 0:
             raise StudyConfigError(f"{where}{key}: must be zero or positive, got {v!r}")
     for key, v in {"md.save_every": cfg.md.save_every, "force_constants.n_snapshots": cfg.force_constants.n_snapshots,
-                   "migration.neb_images": cfg.migration.neb_images, "structure.minimum_starts": cfg.structure.minimum_starts}.items():
+                   "migration.neb_images": cfg.migration.neb_images, "structure.minimum_starts": cfg.structure.minimum_starts,
+                   "kappa.four_phonon_workers": cfg.kappa.four_phonon_workers}.items():
         if v < 1:
             raise StudyConfigError(f"{where}{key}: must be at least 1, got {v!r}")
     if cfg.md.nve_ps_by_temperature:

@@ -132,6 +132,8 @@ class StageOutcome:
     wall_s: float
     summary: dict[str, Any]
     error: str = ""
+    ran_s: float | None = None  # for a cached stage: the wall time of the run that made it
+    ran_at: str = ""  # and when that run started
 
 
 def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted: list[str], *,
@@ -165,7 +167,9 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
             if rec.get("key") == key:
                 summaries[name] = rec["summary"]
                 keys[name] = _fingerprint(key, rec["summary"])
-                outcomes.append(StageOutcome(name, key, "cached", 0.0, rec["summary"]))
+                prov = rec.get("provenance") or {}
+                outcomes.append(StageOutcome(name, key, "cached", 0.0, rec["summary"], ran_s=prov.get("wall_s"),
+                                             ran_at=str(prov.get("started", ""))))
                 log(f"[{name}] up to date (cached)")
                 continue
         d.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 Own code (plain HTML; no templating dependency). Each stage's summary may carry ``figures``
 (paths of PNGs relative to the study folder, with captions), ``comparisons`` (rows
 ``[quantity, this run, reference, unit, note]``, built from the system's reference table) and
-``text`` (a short paragraph). Stages the system could not run are listed with their reasons.
+``text`` (a short paragraph) and ``tables`` (``{"caption", "header", "rows"}``, cells as
+strings). Stages the system could not run are listed with their reasons.
 """
 
 from __future__ import annotations
@@ -57,17 +58,26 @@ def write_report(root: Path, config, outcomes, *, title: str | None = None, syst
         parts.append("</table>")
     parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>status</th><th>wall time (s)</th><th>note</th></tr>")
     for o in outcomes:
-        parts.append(f"<tr><td>{o.name}</td><td class='status-{o.status}'>{o.status}</td><td>{o.wall_s:.1f}</td><td>{html.escape(o.error)}</td></tr>")
+        ran_s = getattr(o, "ran_s", None)
+        wall = f"{o.wall_s:.1f}" if o.status != "cached" or ran_s is None else \
+            f"0.0 (reused; computed in {ran_s:.1f} s, started {html.escape(getattr(o, 'ran_at', ''))})"
+        parts.append(f"<tr><td>{o.name}</td><td class='status-{o.status}'>{o.status}</td><td>{wall}</td><td>{html.escape(o.error)}</td></tr>")
     for name_, why in (removed or {}).items():
         parts.append(f"<tr><td>{html.escape(name_)}</td><td class='status-skipped'>removed</td><td>0.0</td><td>{html.escape(why)}</td></tr>")
     parts.append("</table>")
     for o in outcomes:
         s = o.summary or {}
-        if not (s.get("figures") or s.get("text") or s.get("comparisons")):
+        if not (s.get("figures") or s.get("text") or s.get("comparisons") or s.get("tables")):
             continue
         parts.append(f"<h2>{html.escape(o.name)}</h2>")
         if s.get("text"):
             parts.append(f"<p style='white-space:pre-wrap'>{html.escape(s['text'])}</p>")
+        for tab in s.get("tables", []):
+            parts.append(f"<p>{html.escape(tab.get('caption', ''))}</p><table><tr>"
+                         + "".join(f"<th>{html.escape(str(h))}</th>" for h in tab.get("header", [])) + "</tr>")
+            for r in tab.get("rows", []):
+                parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>")
+            parts.append("</table>")
         for fig in s.get("figures", []):
             p = root / fig["path"]
             if p.exists():
