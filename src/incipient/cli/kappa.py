@@ -96,6 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=100,
                    help="4ph q-pairs sampled per irreducible q-point (0: exact sum)")
     p.add_argument("--batches", type=int, default=4, help="independent sample batches (jackknife error)")
+    p.add_argument("--samples-3ph", type=int, default=0,
+                   help="3ph triplets sampled per irreducible q-point (0: phono3py's exact sum, default)")
+    p.add_argument("--q-groups-4ph", type=int, default=1,
+                   help="split each 4ph batch into this many q-point groups run as separate jobs (use with --workers)")
+    p.add_argument("--no-fc3-mask", action="store_true",
+                   help="give phono3py every fc3 atom triplet (default: only those present in the fc3; same rates)")
     p.add_argument("--smearing4", choices=["adaptive", "fourphonon"], default="adaptive",
                    help="4ph energy conservation: our symmetrised ShengBTE width (3 widths) or FourPhonon's own "
                         "conventions (its width, 1-width truncation, 0.2 THz partner cutoff)")
@@ -187,7 +193,8 @@ def run(args) -> int:
                              smearing4=args.smearing4, single_precision=args.single_precision, rng=args.seed,
                              symprec=args.symprec, max_wall_s=args.max_wall_s, phono3py_lang=args.phono3py_lang,
                              n_workers=args.workers, velocity_convention=args.velocity_convention,
-                             progress=not args.quiet)
+                             n_samples_3ph=args.samples_3ph or None, q_groups_4ph=args.q_groups_4ph,
+                             fc3_mask=not args.no_fc3_mask, progress=not args.quiet)
         if args.output:
             res.save(args.output)
         if args.plot:
@@ -205,6 +212,11 @@ def run(args) -> int:
               f"{res.n_samples or 'all'} of {info['n_pairs_total']} q-pairs per q-point ({info['n_batches']} batches), "
               f"{info['smearing4']} smearing x{res.scalebroad:g}, cutoff {info['cutoff_sigmas_4ph']:g} widths; "
               f"errors: {info['error_method']}; dropped modes {res.n_dropped_modes}; phono3py {info['phono3py_lang']}")
+        if res.n_samples_3ph:
+            print(f"3ph: {res.n_samples_3ph} sampled triplets per q-point ({info['n_triplets_3ph_evaluated']} of "
+                  f"{info['n_triplets_3ph']} irreducible triplets evaluated); median relative 3ph sampling error: "
+                  + ", ".join(f"{T:g} K {e:.3f}" for T, e in
+                              zip(res.temperatures_K, info["median_rel_stderr_3ph"], strict=True)))
         print("wall time per stage (s): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in info["stages_s"].items())
               + f"; whole command {time.perf_counter() - t0:.1f}; peak RSS {info['peak_rss_MB']:.0f} MB"
               + (f" (+ {info['n_workers']} workers, each up to {info['peak_rss_worker_MB']:.0f} MB)"

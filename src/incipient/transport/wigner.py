@@ -311,6 +311,9 @@ def wigner_conductivity(primitive, fc2, fc3, *, supercell_matrix, phonon_superce
         to FORCE_CONSTANTS / FORCE_CONSTANTS_2ND / fc2.hdf5 -- the lead's 300 K effective fc2 plugs in here.
     fc3 : compact/full phono3py array, fc3.hdf5 path, ShengBTE FORCE_CONSTANTS_3RD path or a
         :class:`~incipient.lattice.shengbte.ShengBTEFC3` (mapped onto ``supercell_matrix``).
+    fc3_nonzero_indices : phono3py's (n_prim, N, N) byte mask of the atom triplets its kernel
+        visits; None: those present in a ShengBTE file, else the nonzero blocks of the array
+        (:func:`incipient.transport.threephonon.fc3_sparsity_mask`; exact, the others are zero).
     supercell_matrix : fc3 supercell (3 ints or 3x3); phonon_supercell_matrix : fc2 supercell
         (default: the same).
     fc2_atoms : the supercell (ase.Atoms) whose atom order a full fc2 uses, e.g. the MD cell
@@ -340,8 +343,11 @@ def wigner_conductivity(primitive, fc2, fc3, *, supercell_matrix, phonon_superce
     if fc3_arr.shape[1:] != (n_sc, n_sc, 3, 3, 3):
         raise ValueError(f"fc3 shape {fc3_arr.shape} does not fit the {n_sc}-atom supercell")
     ph3.fc3 = np.ascontiguousarray(fc3_arr)
-    if nz is not None:
-        ph3.fc3_nonzero_indices = np.ascontiguousarray(nz, dtype="byte")
+    if nz is None:  # phono3py's kernel skips the all-zero atom triplets (exact: they contribute 0)
+        from incipient.transport.threephonon import fc3_sparsity_mask
+
+        nz = fc3_sparsity_mask(ph3.fc3)
+    ph3.fc3_nonzero_indices = np.ascontiguousarray(nz, dtype="byte")
     return wigner_from_phono3py(ph3, mesh, temperatures_K, smearing=smearing, sigma_THz=sigma_THz,
                                 is_isotope=is_isotope, symmetrize=symmetrize,
                                 spectral_bin_THz=spectral_bin_THz, log_level=log_level)

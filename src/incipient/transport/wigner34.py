@@ -4,7 +4,10 @@ Glue over the pieces: phono3py gives the 3ph and isotope linewidths on its irred
 ``fourphonon.four_phonon_rates`` the (exact or sampled) 4ph rates on the same mesh, and
 ``wigner_assembly.wigner_kappa`` assembles eqs. 4-5 from frequencies, the velocity operator and
 the Matthiessen sum of the rates. The sampling error of the 4ph rates is carried to kappa by
-replicas (rates redrawn within their standard errors).
+replicas (rates redrawn within their standard errors). phono3py's kernel is given the fc3's
+nonzero atom triplets (``fc3_nonzero_indices``: exact, several times faster for a sparse
+ShengBTE fc3); the 3ph rates can also be sampled
+(:func:`incipient.transport.threephonon.three_phonon_rates`, ``n_samples_3ph``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class Wigner34Result(Result):
     """kappa tensors' diagonals (x, y, z) in W/m/K per temperature, 3ph and 3+4ph.
 
     temperatures_K (nT,); kappa_p_3ph, kappa_c_3ph, kappa_p_34ph, kappa_c_34ph (nT, 3);
-    kappa_p_34ph_err, kappa_c_34ph_err (nT, 3): 4ph sampling error (replicas);
+    kappa_p_34ph_err, kappa_c_34ph_err (nT, 3): sampling error (4ph, and 3ph if sampled);
     mesh, n_samples (q-pairs per q-point, 0 = exact), scalebroad; n_dropped_modes: modes with
     imaginary or near-zero frequency left out; wall_3ph_s, wall_4ph_s; info: stage wall times,
     peak RSS, error method and 4ph statistics (see :func:`wigner_3ph_4ph`).
@@ -31,6 +34,10 @@ class Wigner34Result(Result):
     rad/ps with 3ph + isotope and with 3ph + isotope + 4ph scattering (0 for dropped modes);
     n_atoms_prim (for the Wigner limit); qpoints_frac (nq, 3) the irreducible q-points (reduced
     coordinates; None in results of older versions), for :mod:`incipient.transport.conventions`.
+    n_samples_3ph: triplets sampled per irreducible q-point for 3ph (0 = phono3py's exact sum);
+    kappa_p_3ph_err, kappa_c_3ph_err (nT, 3): the 3ph sampling error of the 3ph kappa (None when
+    exact); with sampled 3ph, kappa_p_34ph_err and kappa_c_34ph_err hold the 3ph and 4ph sampling
+    errors together.
     """
 
     temperatures_K: np.ndarray
@@ -53,6 +60,9 @@ class Wigner34Result(Result):
     rates_34ph_per_ps: np.ndarray | None = None
     n_atoms_prim: int = 0
     qpoints_frac: np.ndarray | None = None
+    n_samples_3ph: int = 0
+    kappa_p_3ph_err: np.ndarray | None = None
+    kappa_c_3ph_err: np.ndarray | None = None
 
     def lifetime_regimes(self, which: str = "34ph"):
         """Particle-like / wave-like / overdamped classification of the modes (3ph or 3+4ph rates)."""
@@ -112,7 +122,9 @@ class Wigner34Result(Result):
         for t, T in enumerate(self.temperatures_K):
             def fmt(v, err=None):
                 return [f"{v[i]:.4f}" + (f" +- {err[i]:.4f}" if err is not None else "") for i in range(3)]
-            for lab, v, err in (("kp 3ph", self.kappa_p_3ph[t], None), ("kc 3ph", self.kappa_c_3ph[t], None),
+            e3p = None if self.kappa_p_3ph_err is None else self.kappa_p_3ph_err[t]
+            e3c = None if self.kappa_c_3ph_err is None else self.kappa_c_3ph_err[t]
+            for lab, v, err in (("kp 3ph", self.kappa_p_3ph[t], e3p), ("kc 3ph", self.kappa_c_3ph[t], e3c),
                                 ("kp 3+4ph", self.kappa_p_34ph[t], self.kappa_p_34ph_err[t]),
                                 ("kc 3+4ph", self.kappa_c_34ph[t], self.kappa_c_34ph_err[t]),
                                 ("4ph: dkp/kp", red[t], red_err[t])):
@@ -182,20 +194,23 @@ def _batch_in_worker(job):
     """
     from incipient.transport.fourphonon import four_phonon_rates
 
-    mp, fc4, T, n_samples, seed, kw = job
-    r = four_phonon_rates(mp, fc4, T, n_samples=n_samples, rng=np.random.default_rng(seed), n_threads=1, **kw)
+    mp, fc4, T, n_samples, seed, kw, *q = job
+    r = four_phonon_rates(mp, fc4, T, n_samples=n_samples, rng=np.random.default_rng(seed), n_threads=1,
+                          q_indices=q[0] if q else None, **kw)
     r.info["peak_rss_worker_MB"] = _own_peak_rss_MB()
     return r
 
 
 def _run_4ph_batches(mp, fc4, T, jobs, kw, *, n_workers: int, max_wall_s: float | None, t_all: float,
-                     say=lambda msg: None) -> list:
+                     say=lambda msg: None, min_jobs: int = 2) -> list:
     """The 4ph batches ``jobs`` [(n_samples, seed), ...] in order, in waves of ``n_workers``.
 
-    n_workers = 1: in this process; more: Dask worker processes (:func:`_worker_pool`; ``mp`` and
-    ``fc4`` are sent to each worker once). With ``max_wall_s`` (budget counted from the
-    ``perf_counter`` time ``t_all``) it stops, after at least two batches, before a wave that
-    would not fit. Same rates, bit for bit, for any ``n_workers``.
+    A job may carry a third element, the irreducible q-point indices it covers (a q-group of a
+    batch, see ``q_groups_4ph`` of :func:`wigner_3ph_4ph`). n_workers = 1: in this process; more:
+    Dask worker processes (:func:`_worker_pool`; ``mp`` and ``fc4`` are sent to each worker
+    once). With ``max_wall_s`` (budget counted from the ``perf_counter`` time ``t_all``) it
+    stops, after at least ``min_jobs`` jobs, before a wave that would not fit. Same rates, bit
+    for bit, for any ``n_workers``.
     """
     import time
 
@@ -208,7 +223,7 @@ def _run_4ph_batches(mp, fc4, T, jobs, kw, *, n_workers: int, max_wall_s: float 
         shared = (mp, fc4) if pool is None else tuple(pool.scatter([mp, fc4]))
         b = 0
         while b < B:
-            if max_wall_s is not None and b >= 2:
+            if max_wall_s is not None and b >= min_jobs:
                 per_wave = (time.perf_counter() - t0) / (b / n_workers)
                 reserve = 0.05 * max_wall_s + 30.0  # Wigner assembly and jackknife
                 if time.perf_counter() - t_all + per_wave + reserve > max_wall_s:
@@ -216,15 +231,40 @@ def _run_4ph_batches(mp, fc4, T, jobs, kw, *, n_workers: int, max_wall_s: float 
                     break
             wave = jobs[b:b + n_workers]
             if pool is None:
-                done = [four_phonon_rates(mp, fc4, T, n_samples=ns, rng=np.random.default_rng(sd), **kw)
-                        for ns, sd in wave]
+                done = [four_phonon_rates(mp, fc4, T, n_samples=job[0], rng=np.random.default_rng(job[1]),
+                                          q_indices=job[2] if len(job) > 2 else None, **kw)
+                        for job in wave]
             else:
-                done = pool.map(_batch_in_worker, [(*shared, T, ns, sd, kw) for ns, sd in wave])
+                done = pool.map(_batch_in_worker, [(*shared, T, job[0], job[1], kw, *job[2:]) for job in wave])
             for r4b in done:
                 batches.append(r4b)
                 say(f"4ph batch {len(batches)}/{B} done ({r4b.wall_time_s:.1f} s)")
             b += len(wave)
     return batches
+
+
+def _merge_q_groups(parts: list):
+    """One 4ph batch from its q-group jobs (``four_phonon_rates`` results on consecutive q-points)."""
+    import dataclasses
+
+    def cat(name, axis):
+        return np.concatenate([getattr(r, name) for r in parts], axis=axis)
+
+    info = dict(parts[0].info)
+    info["peak_rss_worker_MB"] = max(r.info.get("peak_rss_worker_MB", 0.0) for r in parts)
+    return dataclasses.replace(parts[0], qpoints_frac=cat("qpoints_frac", 0), weights=cat("weights", 0),
+                               frequencies_THz=cat("frequencies_THz", 0), rates_per_ps=cat("rates_per_ps", 1),
+                               rates_stderr_per_ps=cat("rates_stderr_per_ps", 1),
+                               rates_by_class_per_ps=cat("rates_by_class_per_ps", 2),
+                               wall_time_s=float(sum(r.wall_time_s for r in parts)), info=info)
+
+
+def _quad(a, b):
+    """sqrt(a^2 + b^2) as a list (None terms left out; None if both are None)."""
+    if a is None and b is None:
+        return None
+    tot = sum(np.asarray(x, float) ** 2 for x in (a, b) if x is not None)
+    return np.sqrt(tot).tolist()
 
 
 def _peak_rss_MB() -> float:
@@ -256,7 +296,8 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
                    smearing4: str = "adaptive", single_precision: bool = False,
                    max_wall_s: float | None = None, phono3py_lang: str | None = None,
                    n_workers: int = 1, velocity_convention: str = "crystal",
-                   three_phonon=None, progress: bool = False) -> Wigner34Result:
+                   three_phonon=None, n_samples_3ph: int | None = None, q_groups_4ph: int = 1,
+                   fc3_mask: bool = True, progress: bool = False) -> Wigner34Result:
     """kappa_p and kappa_c with 3ph (+isotope) and with 3+4ph rates, on the same mesh.
 
     primitive : ase.Atoms (masses set); fc2 : array (phonopy order, ``supercell_matrix``) or file;
@@ -292,6 +333,22 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     linewidths and q-points are used instead of running phono3py's 3ph part again (the slow part
     on small meshes); fc3 is then not read. The 3ph kappa is reassembled from them (equal to
     phono3py's own to rounding).
+    fc3_mask : give phono3py's kernel the atom triplets present in the fc3
+    (``fc3_nonzero_indices``, :func:`incipient.transport.threephonon.fc3_sparsity_mask`): the
+    other blocks are zero, so the rates are unchanged (to rounding), and the published CsCu2I3
+    fc3 (0.06 % of the 12 x 324 x 324 atom triplets) runs many times faster. False: phono3py's
+    default (every block).
+    n_samples_3ph : triplets per irreducible q-point for the 3ph rates (None or 0: phono3py's exact
+    RTA sum, the default). Otherwise :func:`incipient.transport.threephonon.three_phonon_rates`
+    samples them (stratified, ratio estimator, phono3py's kernel on the chosen triplets) and the
+    isotope rates come from :func:`~incipient.transport.threephonon.isotope_rates`; the 3ph
+    sampling error of kappa comes from ``max(n_replicas, 16)`` replicas with the 3ph rates redrawn
+    within their standard errors, one normal deviate per q-point and temperature shared by its
+    modes (they share the sampled triplets), and is added in quadrature to the 4ph error.
+    q_groups_4ph : each 4ph batch is split into this many groups of irreducible q-points, each a
+    job with its own seed, so that ``n_workers`` processes share one batch (fewer batches of more
+    q-pairs are cheaper on fine meshes). 1 (default): one job per batch, as before. The rates
+    depend on ``q_groups_4ph`` (other seeds), not on ``n_workers``.
     The result's ``info`` holds the wall time of each stage, the peak RSS and 4ph statistics.
     """
     import time
@@ -307,6 +364,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     )
     from incipient.transport.fits import power_law_alpha
     from incipient.transport.fourphonon import mesh_phonons
+    from incipient.transport.threephonon import fc3_sparsity_mask, isotope_rates, three_phonon_rates
     from incipient.transport.wigner_assembly import (
         point_group_cartesian,
         velocity_operator,
@@ -322,23 +380,42 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     fc2 = read_fc2(fc2) if not isinstance(fc2, np.ndarray) else fc2
     fc4 = fc4 if isinstance(fc4, ShengBTEFC4) else read_shengbte_fc4(fc4)
     T = [float(t) for t in temperatures_K]
+    sampled3 = bool(n_samples_3ph)
+    if sampled3 and three_phonon is not None:
+        raise ValueError("n_samples_3ph and three_phonon exclude each other (three_phonon brings its own 3ph rates)")
+    e3, info3 = None, {}
     if three_phonon is None:
         fc3 = fc3 if isinstance(fc3, ShengBTEFC3) else read_shengbte_fc3(fc3)
         t0 = time.perf_counter()
         ph3 = make_phono3py(primitive, supercell_matrix, symprec=symprec, fc2=fc2, lang=phono3py_lang)
         ph3.fc3 = shengbte_fc3_to_phono3py(fc3, ph3).fc3
+        if fc3_mask:  # phono3py's kernel skips the atom triplets absent from the fc3 (exact, faster)
+            ph3.fc3_nonzero_indices = fc3_sparsity_mask(ph3.fc3)
         ph3.mesh_numbers = list(mesh)
         ph3.init_phph_interaction()
         stages["3ph_setup_s"] = time.perf_counter() - t0
-        say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph + isotope rates, SMM19")
         t0 = time.perf_counter()
-        ph3.run_thermal_conductivity(temperatures=T, transport_type="SMM19", is_isotope=True)
-        tc = ph3.thermal_conductivity
+        if not sampled3:
+            say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph + isotope rates, SMM19 (exact)")
+            ph3.run_thermal_conductivity(temperatures=T, transport_type="SMM19", is_isotope=True)
+            tc = ph3.thermal_conductivity
+            q, w = tc.qpoints, tc.grid_weights
+            g3 = 4 * np.pi * np.asarray(tc.gamma[0])  # (nT, nq, nb) 1/ps
+            giso = 4 * np.pi * np.asarray(tc.gamma_isotope[0])
+        else:
+            say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph rates: {int(n_samples_3ph)} sampled "
+                "triplets per q-point, isotope rates")
+            r3s = three_phonon_rates(ph3, T, n_samples=int(n_samples_3ph),
+                                     rng=np.random.default_rng(np.random.SeedSequence([int(rng), 3])),
+                                     progress=progress)
+            q, w = r3s.qpoints_frac, r3s.weights
+            g3, e3 = r3s.rates_per_ps, r3s.rates_stderr_per_ps
+            giso = isotope_rates(ph3, r3s.grid_points)
+            info3 = {"n_triplets_3ph": int(r3s.n_triplets.sum()),
+                     "n_triplets_3ph_evaluated": int(r3s.n_evaluated.sum()),
+                     "3ph_proxy_s": r3s.info["proxy_s"], "3ph_estimator": r3s.estimator}
         stages["3ph_rates_s"] = time.perf_counter() - t0
         say(f"3ph done ({stages['3ph_rates_s']:.1f} s)")
-        q, w = tc.qpoints, tc.grid_weights
-        g3 = 4 * np.pi * np.asarray(tc.gamma[0])  # (nT, nq, nb) 1/ps
-        giso = 4 * np.pi * np.asarray(tc.gamma_isotope[0])
         vel_phonon, lang = ph3, str(ph3.lang)
     else:
         r3 = three_phonon
@@ -377,10 +454,17 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     t0 = time.perf_counter()
     seeds = np.random.SeedSequence(rng).spawn(B)
     kw = {"smearing": smearing4, "scalebroad": scalebroad, "single_precision": single_precision}
-    jobs = [(None if exact else sizes[b], seeds[b]) for b in range(B)]
-    n_workers = max(1, min(int(n_workers), B))
-    batches = _run_4ph_batches(mp, fc4, T, jobs, kw, n_workers=n_workers, max_wall_s=max_wall_s, t_all=t_all,
-                               say=say)
+    G = max(1, min(int(q_groups_4ph), n_ir))
+    if G == 1:
+        jobs = [(None if exact else sizes[b], seeds[b]) for b in range(B)]
+    else:  # each batch in G groups of q-points, each with its own seed
+        groups = np.array_split(np.arange(n_ir), G)
+        jobs = [(None if exact else sizes[b], sd, groups[c]) for b in range(B)
+                for c, sd in enumerate(seeds[b].spawn(G))]
+    n_workers = max(1, min(int(n_workers), len(jobs)))
+    done = _run_4ph_batches(mp, fc4, T, jobs, kw, n_workers=n_workers, max_wall_s=max_wall_s, t_all=t_all,
+                            say=say, min_jobs=2 * G)
+    batches = done if G == 1 else [_merge_q_groups(done[b * G:(b + 1) * G]) for b in range(len(done) // G)]
     stages["4ph_rates_s"] = time.perf_counter() - t0
     if len(batches) < B:
         B = len(batches)
@@ -440,6 +524,25 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     kp3, kc3 = d(k3.kappa_p), d(k3.kappa_c)
     red = [1.0 - smp[0] / kp3 for smp in samples]
     al = [power_law_alpha(T, smp[0] + smp[1]) for smp in samples] if len(T) > 1 else []
+    err3 = None
+    red3, al3 = [], []
+    if sampled3:  # 3ph sampling error: replicas, one deviate per q-point and T shared by its modes
+        gen3 = np.random.default_rng(np.random.SeedSequence([int(rng), 4]))
+        e3v = np.where(valid[None], e3, 0.0)
+        reps3, reps34 = [], []
+        for _ in range(max(int(n_replicas), 16)):
+            # floored at half the estimate: a rate near 0 would make a replica's kappa diverge
+            g3r = np.maximum(g3 + e3v * gen3.standard_normal((len(T), len(q), 1)), 0.5 * g3)
+            k3r = wigner_kappa(f, v, g3r + giso[None], T, vol, weights=w, rotations_cartesian=rots)
+            k34r = wigner_kappa(f, v, g3r + giso[None] + g4, T, vol, weights=w, rotations_cartesian=rots)
+            reps3.append(np.stack([d(k3r.kappa_p), d(k3r.kappa_c)]))
+            reps34.append(np.stack([d(k34r.kappa_p), d(k34r.kappa_c)]))
+            red3.append(1.0 - reps34[-1][0] / reps3[-1][0])
+            if len(T) > 1:
+                al3.append(power_law_alpha(T, reps34[-1][0] + reps34[-1][1]))
+        err3 = np.std(reps3, axis=0)
+        err = np.sqrt(err**2 + np.std(reps34, axis=0) ** 2)
+        err_method += f" (4ph) + {len(reps3)} replicas of the 3ph rates (3ph)"
     stages["wigner_assembly_s"] = time.perf_counter() - t0
     stages["total_s"] = time.perf_counter() - t_all
     ok = (g4 > 0) & (g3 > 0)
@@ -453,9 +556,15 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
         "single_precision": bool(single_precision), "n_imaginary_modes": int(mp.n_imaginary),
         "phono3py_lang": lang,
         "median_rel_stderr_4ph": [float(np.nanmedian(rel[t][ok[t]])) for t in range(len(T))],
+        "median_rel_stderr_3ph": None if e3 is None else [
+            float(np.nanmedian(np.where(g3[t] > 0, e3[t] / np.where(g3[t] > 0, g3[t], 1.0), np.nan)[valid]))
+            for t in range(len(T))],
         "median_ratio_4ph_3ph": [float(np.median((g4[t] / np.where(g3[t] > 0, g3[t], 1.0))[ok[t]])) for t in range(len(T))],
-        "reduction_p_err": spread(red).tolist() if len(red) else None,
-        "alpha_34ph_err": spread(al).tolist() if len(al) else None,
+        "reduction_p_err": _quad(spread(red) if len(red) else None, np.std(red3, axis=0) if red3 else None),
+        "alpha_34ph_err": _quad(spread(al) if len(al) else None, np.std(al3, axis=0) if al3 else None),
+        "fc3_mask": bool(fc3_mask) and three_phonon is None,
+        "n_samples_3ph": int(n_samples_3ph or 0), "q_groups_4ph": G,
+        **info3,
         "cutoff_sigmas_4ph": batches[0].info["cutoff_sigmas"],
         "min_partner_frequency_THz": batches[0].info["min_partner_frequency_THz"],
     }
@@ -467,4 +576,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
                           wall_4ph_s=wall4, info=info, frequencies_THz=np.asarray(f), weights=np.asarray(w),
                           rates_3ph_per_ps=np.where(valid[None], g3 + giso[None], 0.0),
                           rates_34ph_per_ps=np.where(valid[None], g3 + giso[None] + g4, 0.0),
-                          n_atoms_prim=len(vel_phonon.primitive), qpoints_frac=np.asarray(q, float))
+                          n_atoms_prim=len(vel_phonon.primitive), qpoints_frac=np.asarray(q, float),
+                          n_samples_3ph=int(n_samples_3ph or 0),
+                          kappa_p_3ph_err=None if err3 is None else err3[0],
+                          kappa_c_3ph_err=None if err3 is None else err3[1])
