@@ -120,6 +120,9 @@ def test_emt_metal_through_every_stage(tmp_path):
         np.testing.assert_allclose(conv.kappa_p_W_mK[c], conv.kappa_p_W_mK[0], rtol=1e-8, atol=1e-12)
     # S(Q,w) on paths derived from the cell, and a verdict that its evidence supports
     assert any("S(Q,w)" in f["caption"] for f in s["spectra"]["figures"])
+    # and the harmonic map on a dense path beside each MD map of the lowest temperature
+    dense = [f for f in s["spectra"]["figures"] if f["caption"].startswith("Harmonic S(Q,E)")]
+    assert dense and all("41 Q points" in f["caption"] for f in dense), s["spectra"]["notes"]
     # a metal: no hop in the run; "electronic" only with the TST bound of the vacancy barrier behind it
     label, reasons = s["classify"]["label"], " ".join(s["classify"]["reasons"])
     assert label in ("electronic", "undecided (electronic or incipient)"), reasons

@@ -157,21 +157,27 @@ class HarmonicSqeResult(Result):
     fwhm_meV: float
     weighting: str = "xray"
 
-    def plot(self, ax=None, *, log_scale: bool = True, show_modes: bool = True):
-        """Map of S(Q,E) with log colours; mode energies overlaid."""
+    def plot(self, ax=None, *, log_scale: bool = True, show_modes: bool = True, energy_max_meV: float | None = None,
+             vmax_percentile: float | None = None):
+        """Map of S(Q,E) with log colours; mode energies overlaid.
+
+        energy_max_meV: top of the energy axis (default: the map's). vmax_percentile: the colour
+        scale ends at this percentile of the map's values (e.g. 99.5) instead of its maximum, so
+        the acoustic intensity next to a Bragg point does not hide the rest; 4 decades shown.
+        """
         import matplotlib.pyplot as plt
         from matplotlib.colors import LogNorm, Normalize
 
         fig, ax = (plt.subplots(figsize=(4.5, 4)) if ax is None else (ax.figure, ax))
         z = np.clip(self.sqe.T, 1e-30, None)
-        vmax = float(z.max())
+        vmax = float(z.max()) if vmax_percentile is None else float(np.percentile(z, vmax_percentile))
         norm = LogNorm(vmax * 1e-4, vmax) if log_scale else Normalize(0, vmax)
         m = ax.pcolormesh(self.q_distance_invA, self.energy_meV, z, shading="nearest", norm=norm,
                           cmap="viridis")
         fig.colorbar(m, ax=ax, label=f"harmonic S(Q,E) ({self.weighting}) / meV")
         if show_modes:
             ax.plot(self.q_distance_invA, self.frequencies_meV, "w-", lw=0.5)
-        ax.set_ylim(self.energy_meV[0], self.energy_meV[-1])
+        ax.set_ylim(self.energy_meV[0], self.energy_meV[-1] if energy_max_meV is None else energy_max_meV)
         ax.set_xlabel("|Q - Q0| (1/A)")
         ax.set_ylabel("Energy (meV)")
         fig.tight_layout()
