@@ -149,7 +149,7 @@ def test_offline_estimate_equals_a_real_sampled_run(cu6):
     np.testing.assert_allclose(real.rates_per_ps, off, rtol=1e-12, atol=1e-14)
 
 
-def _offline(pp, exact, M, gen, estimator="ratio"):
+def _offline(pp, exact, M, gen, estimator="ratio", floor_cv=None):
     from phono3py.phonon3.imag_self_energy import average_by_degeneracy
 
     est = np.zeros_like(exact.rates_per_ps)
@@ -162,7 +162,8 @@ def _offline(pp, exact, M, gen, estimator="ratio"):
         tot = xs.sum(axis=0)
         score = (xs / np.where(tot > 0, tot, 1.0)[None]).sum(axis=1)
         score = np.maximum(score, 1e-12 * score.max())
-        t, v, _ = estimate_from_values(y, x, score, M, gen, estimator=estimator)
+        kw = {} if floor_cv is None else {"floor_cv": floor_cv}
+        t, v, _ = estimate_from_values(y, x, score, M, gen, estimator=estimator, **kw)
         deg = pp.phonons.degenerate_ids[exact.grid_points[k]]  # phono3py's averaging, as three_phonon_rates
         for it in range(len(T)):
             est[it, k] = average_by_degeneracy(t[it], pp.band_indices, deg)
@@ -170,15 +171,35 @@ def _offline(pp, exact, M, gen, estimator="ratio"):
     return est, err
 
 
-def _z(pp, exact, M, seeds, scale=1.0, estimator="ratio"):
+def _z(pp, exact, M, seeds, scale=1.0, estimator="ratio", floor_cv=None):
     f = exact.frequencies_THz
     ex = exact.rates_per_ps  # degeneracy-averaged, as the estimates
     z, zlow = [], []
     low = f <= np.quantile(f[f > 0.05], 0.15)
     for s in seeds:
-        est, err = _offline(pp, exact, M, np.random.default_rng(s), estimator)
+        est, err = _offline(pp, exact, M, np.random.default_rng(s), estimator, floor_cv)
         ok = (err > 0) & (f[None] > 0.05)
         zz = (est - ex) / np.where(ok, err * scale, 1.0)
         z.append(zz[ok])
         zlow.append(zz[ok & low[None]])
     return np.concatenate(z), np.concatenate(zlow)
+
+
+@pytest.mark.parametrize("estimator", ["ratio", "expansion"])
+def test_sampled_rates_unbiased_with_honest_errors(cu6, estimator):
+    ph3, exact = cu6
+    pp = ph3.phph_interaction
+    M = 16  # of up to ~110 triplets per grid point
+    # Cu's 3 bands give far sparser tetrahedron weights than CsCu2I3's 36 (default floor_cv = 1,
+    # calibrated there): a larger variance floor is needed for honest errors
+    z, zlow = _z(pp, exact, M, range(8), estimator=estimator, floor_cv=3.0)
+    rms = np.sqrt((z**2).mean())
+    assert 0.5 < rms < 1.6, rms
+    assert abs(z.mean()) < 0.45, z.mean()
+    assert np.mean(np.abs(z) > 3) < 0.04
+    assert np.sqrt((zlow**2).mean()) < 1.8
+    # the bounds have power: errors three times too small are rejected, and so is the unfloored error
+    z3, _ = _z(pp, exact, M, range(8), scale=1 / 3, estimator=estimator, floor_cv=3.0)
+    assert np.sqrt((z3**2).mean()) > 1.6
+    z0, _ = _z(pp, exact, M, range(8), estimator=estimator, floor_cv=0.0)
+    assert np.sqrt((z0**2).mean()) > 1.6 or np.mean(np.abs(z0) > 3) > 0.04
