@@ -103,3 +103,32 @@ def test_undecided_incipient_or_superionic_plots_an_upper_bound(tmp_path):
     assert np.isfinite(c.sigma_upper_S_m) and np.isclose(c.sigma_upper_S_m, c.sigma_S_m)
     c.plot().savefig(tmp_path / "f5.png")
     assert (tmp_path / "f5.png").stat().st_size > 1000
+
+
+def _run(T, msd_cs, msd_i):
+    fw = {"Cs": {"D_cm2_s": 0.0, "msd_end_of_fit_A2": msd_cs, "nearest_A": 5.0, "diffuses": msd_cs > 25.0},
+          "I": {"D_cm2_s": 0.0, "msd_end_of_fit_A2": msd_i, "nearest_A": 4.2, "diffuses": msd_i > 4.2**2}}
+    return {"temperature_K": T, "framework": fw}
+
+
+def test_a_diffusing_framework_is_not_classified():
+    """A melted lattice (framework MSD beyond its squared nearest distance) must not be called
+    superionic: the class is decided where the framework holds, or left undecided."""
+    from incipient.workflows.classify import molten_classification, solid_runs
+
+    runs = [_run(100, 0.3, 0.7), _run(300, 2.8, 4.3), _run(600, 40.1, 47.2)]
+    use, solid, note = solid_runs(runs)
+    assert [r["temperature_K"] for r in use] == [100, 300] and solid == use
+    assert "at 600 K the framework itself diffuses (Cs MSD 40.1 A^2 > (5.00 A)^2, I MSD 47.2 A^2 > (4.20 A)^2)" in note
+    # no framework information (older studies) or all solid: every run, no note
+    assert solid_runs([{"temperature_K": 300}]) == ([{"temperature_K": 300}], [{"temperature_K": 300}], "")
+    # every run molten: all runs kept, none solid, and the label says so instead of "superionic"
+    hot = [_run(600, 40.0, 1.0), _run(900, 90.0, 80.0)]
+    use, solid, note = solid_runs(hot)
+    assert use == hot and solid == [] and note == ""
+    c = classify(D_cm2_s=5e-5, temperature_K=900, n_mobile_per_A3=0.0077, msd_A2=41.0, site_spacing_A=2.96)
+    assert c.label == "superionic"  # what the mobile ion alone says
+    m = molten_classification(c, hot[1])
+    assert m.label == "undecided (the framework diffuses at every temperature)"
+    assert m.reasons[0].startswith("the framework diffuses in every run (at 900 K: Cs MSD 90.0 A^2 > (5.00 A)^2")
+    assert m.D_cm2_s == c.D_cm2_s and m.reasons[1:] == c.reasons

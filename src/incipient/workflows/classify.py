@@ -22,6 +22,10 @@ Rules (thresholds stated so that a user can disagree with them):
 - undecided (incipient or superionic): hops are seen, but too few (< 10) for a return fraction
   and too short a run for long-range motion, with D (an upper bound) above 1e-7 cm^2/s: the
   label says so and names the run that would decide (MSD past the squared site spacing, >= 10 hops);
+- a framework that diffuses (a non-mobile species whose MSD exceeds the squared nearest distance
+  between its atoms) is a melt or an amorphised lattice, to which no conductor class applies: the
+  class is decided at the hottest temperature where the framework holds (:func:`solid_runs`), or
+  is "undecided (the framework diffuses at every temperature)" (:func:`molten_classification`);
 - undecided (electronic or incipient): no hop, and neither bound reaches that: the label says so, gives the bound on the
   rate and on sigma (D <= rate l^2 / 6 for hops of length l, Nernst-Einstein), and names the run
   that would decide (ion-ps needed; with a barrier, the run length in which TST predicts three
@@ -257,3 +261,44 @@ def _tst_rate(barrier_eV, attempt_THz, phonon_period_ps, temperature_K) -> float
     if barrier_eV is None or not np.isfinite(barrier_eV) or not nu:
         return None
     return float(nu * np.exp(-barrier_eV / (kB_eV_K * temperature_K)))
+
+
+def _molten(run: dict) -> list[str]:
+    return sorted(k for k, v in (run.get("framework") or {}).items() if v["diffuses"])
+
+
+def _framework_text(run: dict) -> str:
+    fw = run["framework"]
+    return ", ".join(f"{k} MSD {fw[k]['msd_end_of_fit_A2']:.1f} A^2 > ({fw[k]['nearest_A']:.2f} A)^2" for k in _molten(run))
+
+
+def solid_runs(runs: list[dict]) -> tuple[list[dict], list[dict], str]:
+    """(runs to classify, runs whose framework holds, note) from the migration stage's runs.
+
+    A run's ``framework`` entry (per non-mobile species: ``msd_end_of_fit_A2``, ``nearest_A``,
+    ``diffuses``) says whether the lattice itself moved long-range. The runs to classify are
+    those whose framework holds, or all runs when none does (then the second list is empty, see
+    :func:`molten_classification`); the note names the temperatures left out and why.
+    """
+    solid = [r for r in runs if not _molten(r)]
+    if not solid:
+        return list(runs), [], ""
+    if len(solid) == len(runs):
+        return list(runs), solid, ""
+    bad = [r for r in runs if _molten(r)]
+    temps = ", ".join(f"{t:g}" for t in sorted({r["temperature_K"] for r in bad}))
+    note = (f"at {temps} K the framework itself diffuses "
+            f"({_framework_text(bad[0])}): not a crystal there, so the class is decided at the hottest temperature "
+            "where it holds")
+    return solid, solid, note
+
+
+def molten_classification(c: Classification, run: dict) -> Classification:
+    """``c`` relabelled when the framework diffuses in every run: no conductor class applies."""
+    import dataclasses
+
+    return dataclasses.replace(
+        c, label="undecided (the framework diffuses at every temperature)",
+        reasons=(f"the framework diffuses in every run (at {run['temperature_K']:g} K: {_framework_text(run)}): a melt "
+                 "or an amorphised lattice, not a solid ionic conductor; deciding needs MD at temperatures where the "
+                 "framework stays crystalline (or a potential that keeps it so)", *c.reasons))

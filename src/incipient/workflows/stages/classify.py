@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -32,10 +33,11 @@ def _reference_points(system) -> list[tuple]:
 
 def run(ctx: StageContext) -> dict:
     from incipient.units import THz_to_meV
-    from incipient.workflows.classify import classify
+    from incipient.workflows.classify import classify, molten_classification, solid_runs
 
     system = ctx.system
     mig = ctx.inputs["migration"]["runs"]
+    mig, solid, melted_note = solid_runs(mig)
     hot = max(mig, key=lambda r: r["temperature_K"])
     at_T = [r for r in mig if r["temperature_K"] == hot["temperature_K"]]
     kappa_avg, kappa_note = None, ""
@@ -62,6 +64,10 @@ def run(ctx: StageContext) -> dict:
                  duration_ps=float(sum(r["duration_ps"] for r in at_T)), charge_e=system.mobile_charge_e, barrier_eV=barrier,
                  barrier_note="lowest vacancy hop; the MD cell has no vacancy, so an upper bound on its rate" if barrier else "",
                  reference_points=tuple(_reference_points(system)))
+    if not solid:
+        c = molten_classification(c, hot)
+    elif melted_note:
+        c = dataclasses.replace(c, reasons=(*c.reasons, melted_note))
     c.save(ctx.path("classification.json"))
     comps = rows(system.reference_row("class", "conductor class", c.label, "", "; ".join(c.reasons)))
     return {"label": c.label, "reasons": list(c.reasons), "sigma_S_m": c.sigma_S_m, "sigma_upper_S_m": c.sigma_upper_S_m,

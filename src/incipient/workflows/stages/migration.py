@@ -55,13 +55,41 @@ def run(ctx: StageContext) -> dict:
                  "return_fraction": float(h.return_fraction), "mean_residence_time_ps": float(h.mean_residence_time_ps),
                  "n_mobile_per_A3": float(len(traj.indices_of(species)) / abs(np.linalg.det(traj.cell))),
                  "msd_end_of_fit_A2": float(np.asarray(d.msd_xyz_A2)[end].sum()), "site_spacing_A": spacing}
+        entry["framework"] = _framework(traj, reference, species, d.fit_window_ps[1])
         per_T.append(entry)
         for k, ax in enumerate("xyz"):
             comps += rows(system.reference_row(f"D_{ax}_{T:g}K_cm2_s", f"D_{ax} of {species} at {T:g} K",
                                                f"{d.D_xyz_cm2_s[k]:.2e} +- {d.D_err_xyz_cm2_s[k]:.1e}", "cm^2/s",
                                                f"{duration:.0f} ps NVE, {len(traj.indices_of(species))} ions"))
+    melted = [f"{r['temperature_K']:g} K ({', '.join(k for k, v in r['framework'].items() if v['diffuses'])})"
+              for r in per_T if any(v["diffuses"] for v in r["framework"].values())]
     shells = "; ".join(f"{s['class']} {s['length_A']:.2f} A (x{s['per_site']:g})" for s in sites.shell_summary())
     return {"runs": per_T, "figures": figs, "comparisons": comps, "pathways": sorted(set(sites.edge_classes)),
             "text": f"Diffusion of {species} from the MSD (all time origins, framework drift removed, errors over ions or "
                     f"time blocks); hops between {species} sites with a {c.min_residence_fs:g} fs residence criterion. "
-                    f"Pathway classes of the site graph (length, neighbours per site): {shells}."}
+                    f"Pathway classes of the site graph (length, neighbours per site): {shells}."
+                    + (f" The framework itself diffuses (MSD beyond the squared nearest distance between its atoms) at "
+                       f"{'; '.join(melted)}: not a crystal there." if melted else "")}
+
+
+def _framework(traj, reference, mobile: str, fit_end_ps: float) -> dict:
+    """Per non-mobile species: D, the MSD at the end of the fit window and whether it exceeds the
+    squared nearest distance between atoms of that species in the ideal cell (long-range motion
+    of the framework: a melted or amorphised lattice, not an ionic conductor)."""
+    from ase.geometry import get_distances
+
+    from incipient.analysis.diffusion import diffusion
+
+    out = {}
+    for sp in sorted(set(traj.symbols) - {mobile}):
+        d = diffusion(traj, species=sp)
+        end = max(int(np.searchsorted(d.time_ps, min(fit_end_ps, d.fit_window_ps[1]))) - 1, 0)
+        msd = float(np.asarray(d.msd_xyz_A2)[end].sum())
+        pos = reference.positions[np.array(reference.get_chemical_symbols()) == sp]
+        if len(pos) > 1:
+            _, dist = get_distances(pos, cell=reference.cell, pbc=True)
+            nn = float(np.min(dist[dist > 1e-6]))
+        else:
+            nn = float(np.min(reference.cell.lengths()))
+        out[sp] = {"D_cm2_s": float(d.D_cm2_s), "msd_end_of_fit_A2": msd, "nearest_A": nn, "diffuses": bool(msd > nn**2)}
+    return out
