@@ -68,3 +68,26 @@ def test_worker_processes_are_single_threaded_and_environment_restored(monkeypat
     assert env == ["1", "1", "1"] and numba_threads == [1, 1]
     assert os.getpid() not in pids  # worker processes, not threads here
     assert {k: os.environ.get(k) for k in before} == before
+
+
+def test_q_groups_merge_to_the_whole_batch(al2_mesh):
+    """An exact 4ph batch split into q-point groups (q_groups_4ph) and merged equals the whole batch."""
+    import time
+
+    from incipient.transport.wigner34 import _merge_q_groups
+
+    mp, fc4 = al2_mesh
+    n_ir = len(mp.grid.ir_index)
+    assert n_ir >= 3
+    t = time.perf_counter()
+    whole = _run_4ph_batches(mp, fc4, [300.0], [(None, 0)], KW, n_workers=1, max_wall_s=None, t_all=t)[0]
+    groups = np.array_split(np.arange(n_ir), 3)
+    parts = _run_4ph_batches(mp, fc4, [300.0], [(None, s, g) for s, g in enumerate(groups)], KW, n_workers=2,
+                             max_wall_s=None, t_all=t)
+    assert [len(p.weights) for p in parts] == [len(g) for g in groups]
+    merged = _merge_q_groups(parts)
+    assert whole.rates_per_ps.max() > 0
+    np.testing.assert_array_equal(merged.rates_per_ps, whole.rates_per_ps)
+    np.testing.assert_array_equal(merged.qpoints_frac, whole.qpoints_frac)
+    np.testing.assert_array_equal(merged.weights, whole.weights)
+    np.testing.assert_array_equal(merged.rates_by_class_per_ps, whole.rates_by_class_per_ps)
