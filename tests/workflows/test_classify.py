@@ -132,3 +132,21 @@ def test_a_diffusing_framework_is_not_classified():
     assert m.label == "undecided (the framework diffuses at every temperature)"
     assert m.reasons[0].startswith("the framework diffuses in every run (at 900 K: Cs MSD 90.0 A^2 > (5.00 A)^2")
     assert m.D_cm2_s == c.D_cm2_s and m.reasons[1:] == c.reasons
+
+
+def test_return_fraction_interval_decides_locality():
+    """0.58 from 98 hop pairs (95 % Wilson 0.48-0.67) cannot show that hops stay local; 0.97 from
+    120 pairs can. Without the pair count the old rule (fraction >= 0.5) stands."""
+    from incipient.workflows.classify import wilson_interval
+
+    lo, hi = wilson_interval(0.58, 98)
+    assert 0.47 < lo < 0.49 and 0.67 < hi < 0.69  # Wilson by hand: centre 0.5774, half-width 0.0960
+    kw = {"D_cm2_s": 4.5e-6, "temperature_K": 300, "n_mobile_per_A3": 0.0077, "hop_rate_per_ps": 0.0255,
+          "msd_A2": 5.4, "site_spacing_A": 2.96, "n_hops": 98, "n_ions": 128, "duration_ps": 30.0}
+    weak = classify(return_fraction=0.58, n_hop_pairs=98, **kw)
+    assert weak.label == "undecided (incipient or superionic)", weak.reasons
+    assert any("does not exclude 0.5" in r for r in weak.reasons)
+    assert weak.evidence["return_fraction_95"] == [lo, hi]
+    strong = classify(return_fraction=0.97, n_hop_pairs=120, **kw)
+    assert strong.label == "incipient" and "95 % 0.92-0.99" in " ".join(strong.reasons)
+    assert classify(return_fraction=0.58, **kw).label == "incipient"  # no pair count: fraction alone

@@ -70,6 +70,17 @@ def poisson_interval(n: int, exposure: float, confidence: float = 0.95) -> tuple
     return float(chi2.ppf(a / 2, 2 * n) / 2 / exposure), float(chi2.ppf(1 - a / 2, 2 * n + 2) / 2 / exposure)
 
 
+def wilson_interval(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial fraction ``p`` observed in ``n`` trials."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
+    n = int(n)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
 def nernst_einstein_sigma_S_m(D_cm2_s: float, n_per_A3: float, temperature_K: float, charge_e: float = 1.0) -> float:
     """Ionic conductivity (S/m) from a tracer diffusivity (Haven ratio 1)."""
     from incipient.units import e_C, kB_eV_K
@@ -144,7 +155,7 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
              msd_A2: float | None = None, site_spacing_A: float | None = None,
              n_hops: int | None = None, n_ions: int | None = None, duration_ps: float | None = None,
              charge_e: float = 1.0, barrier_eV: float | None = None, attempt_THz: float | None = None,
-             barrier_note: str = "", reference_points: tuple = ()) -> Classification:
+             barrier_note: str = "", reference_points: tuple = (), n_hop_pairs: int | None = None) -> Classification:
     """Apply the rules in the module docstring.
 
     ``msd_A2`` (total MSD at the end of the fit window) and ``site_spacing_A`` (nearest
@@ -153,7 +164,9 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
     no hops cannot be decided); ``barrier_eV`` and ``attempt_THz`` (default 1 / phonon period)
     give the transition-state-theory rate that says how long a deciding run must be;
     ``barrier_note`` says what the barrier is for (e.g. a vacancy hop, which a perfect MD cell
-    cannot make: then the TST rate is only an upper bound for that cell).
+    cannot make: then the TST rate is only an upper bound for that cell). ``n_hop_pairs`` (the
+    consecutive hop pairs the return fraction counts) gives its 95 % Wilson interval: "most hops
+    return" then needs the interval's lower end at or above 0.5.
     """
     D = float(max(D_cm2_s, 0.0))
     T = float(temperature_K)
@@ -182,12 +195,19 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
         reasons.append(f"ions hop ({n_hops if counted else 'some'} hops, rate {hop_rate_per_ps:.3g} /ps per ion{ci}; "
                        f"D = {D:.2e} cm^2/s)")
         returns_known = np.isfinite(return_fraction) and (not counted or n_hops >= MIN_HOPS_FOR_RETURNS)
+        rf_ci = wilson_interval(return_fraction, n_hop_pairs) if returns_known and n_hop_pairs else None
+        if rf_ci is not None:
+            evidence["return_fraction_95"] = list(rf_ci)
+            if return_fraction >= 0.5 > rf_ci[0]:
+                reasons.append(f"the return fraction {return_fraction:.2f} (95 % {rf_ci[0]:.2f}-{rf_ci[1]:.2f}, "
+                               f"{n_hop_pairs} hop pairs) does not exclude 0.5: it cannot show by itself that the hops stay local")
         if D < LOCAL_D_CM2_S:
             label = "incipient"
             reasons.append(f"but migration stays local: D < {LOCAL_D_CM2_S:g} cm^2/s")
-        elif returns_known and return_fraction >= 0.5:
+        elif returns_known and return_fraction >= 0.5 and (rf_ci is None or rf_ci[0] >= 0.5):
             label = "incipient"
-            reasons.append(f"but migration stays local: most hops return (return fraction {return_fraction:.2f})")
+            ci_txt = f", 95 % {rf_ci[0]:.2f}-{rf_ci[1]:.2f} from {n_hop_pairs} hop pairs" if rf_ci else ""
+            reasons.append(f"but migration stays local: most hops return (return fraction {return_fraction:.2f}{ci_txt})")
         elif not long_range_seen:
             label = "undecided (incipient or superionic)"
             sigma_upper = sigma  # from D, itself an upper bound here

@@ -63,7 +63,8 @@ def run(ctx: StageContext) -> dict:
                  site_spacing_A=hot.get("site_spacing_A"), n_hops=int(sum(r["n_hops"] for r in at_T)), n_ions=hot["n_ions"],
                  duration_ps=float(sum(r["duration_ps"] for r in at_T)), charge_e=system.mobile_charge_e, barrier_eV=barrier,
                  barrier_note="lowest vacancy hop; the MD cell has no vacancy, so an upper bound on its rate" if barrier else "",
-                 reference_points=tuple(_reference_points(system)))
+                 reference_points=tuple(_reference_points(system)),
+                 n_hop_pairs=int(sum(r.get("n_hop_pairs", 0) for r in at_T)) or None)
     if not solid:
         c = molten_classification(c, hot)
     elif melted_note:

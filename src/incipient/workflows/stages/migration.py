@@ -52,7 +52,7 @@ def run(ctx: StageContext) -> dict:
                  "hop_rate_per_ion_ps": float(h.rate_per_ion_ps), "n_hops": int(getattr(h, "n_hops", 0)),
                  "n_ions": int(len(traj.indices_of(species))),
                  "rates_by_class_per_ion_ps": {k: float(v) for k, v in h.rates_by_class_per_ion_ps.items()},
-                 "return_fraction": float(h.return_fraction), "mean_residence_time_ps": float(h.mean_residence_time_ps),
+                 "return_fraction": float(h.return_fraction), "n_hop_pairs": int(getattr(h, "n_hop_pairs", 0)), "mean_residence_time_ps": float(h.mean_residence_time_ps),
                  "n_mobile_per_A3": float(len(traj.indices_of(species)) / abs(np.linalg.det(traj.cell))),
                  "msd_end_of_fit_A2": float(np.asarray(d.msd_xyz_A2)[end].sum()), "site_spacing_A": spacing}
         entry["framework"] = _framework(traj, reference, species, d.fit_window_ps[1])
