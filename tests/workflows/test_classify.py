@@ -1,6 +1,7 @@
 """Conductor classification rules and Nernst-Einstein conductivity."""
 
 import numpy as np
+import pytest
 
 from incipient.workflows.classify import classify, nernst_einstein_sigma_S_m
 
@@ -150,3 +151,17 @@ def test_return_fraction_interval_decides_locality():
     strong = classify(return_fraction=0.97, n_hop_pairs=120, **kw)
     assert strong.label == "incipient" and "95 % 0.92-0.99" in " ".join(strong.reasons)
     assert classify(return_fraction=0.58, **kw).label == "incipient"  # no pair count: fraction alone
+
+
+def test_observed_rate_above_the_tst_bound_is_flagged():
+    # 444 hops in 128 ions x 100 ps (0.035 /ps) against nu exp(-Ea/kT) = 0.5 THz x exp(-0.113 eV / kB 300 K) = 0.0064 /ps
+    kw = {"D_cm2_s": 4.8e-6, "temperature_K": 300, "n_mobile_per_A3": 0.0077, "hop_rate_per_ps": 444 / 12800,
+          "msd_A2": 15.7, "site_spacing_A": 2.96, "n_hops": 444, "n_ions": 128, "duration_ps": 100.0,
+          "return_fraction": 0.58, "n_hop_pairs": 325, "barrier_eV": 0.113, "attempt_THz": 0.5}
+    c = classify(**kw)
+    assert c.label == "superionic"  # D above 1e-6 with the MSD past the squared site spacing
+    assert c.evidence["rate_tst_per_ion_ps"] == pytest.approx(0.5 * np.exp(-0.113 / (8.617333e-5 * 300)), rel=1e-4)
+    assert c.evidence["rate_exceeds_tst"] and any("5.5x that" in r for r in c.reasons), c.reasons
+    # a rate below the bound says nothing of the kind
+    ok = classify(**{**kw, "barrier_eV": 0.05})
+    assert "rate_exceeds_tst" not in ok.evidence

@@ -164,7 +164,7 @@ class SqwResult(Result):
         ax.set_ylim(0, energy_max_meV or float(self.energy_meV[-1]))
         ticks = [0, len(self.q_rlu) - 1]
         ax.set_xticks(self.q_distance_invA[ticks],
-                      ["(" + ",".join(f"{x:g}" for x in np.round(self.q_rlu[i], 3)) + ")" for i in ticks])
+                      ["(" + ",".join(f"{x + 0.0:g}" for x in np.round(self.q_rlu[i], 3)) + ")" for i in ticks])
         ax.set_xlabel("Q (r.l.u.)")
         ax.set_ylabel("Energy (meV)")
         fig.tight_layout()

@@ -259,6 +259,11 @@ def classify(*, D_cm2_s: float, temperature_K: float, n_mobile_per_A3: float, ho
                f"attempt {attempt:.2g} THz): {rate_tst:.2g} hops /ps per ion, {expected:.2g} expected in this run")
         if n_hops == 0 and rate_tst > 0:
             msg += f"; {POISSON_95_ZERO / rate_tst / max(n_ions or 1, 1):.3g} ps with {n_ions or 1} ions would show ~3"
+        elif counted and np.isfinite(interval[0]) and interval[0] > rate_tst:
+            evidence["rate_exceeds_tst"] = True
+            msg += (f"; the observed rate ({interval[0]:.2g}-{interval[1]:.2g} /ps per ion, 95 %) is "
+                    f"{hop_rate_per_ps / rate_tst:.2g}x that: the hops are not (only) single hops over this barrier "
+                    "with this attempt frequency (lower collective barriers, or a higher attempt frequency)")
         reasons.append(msg)
     ratio = mean_residence_ps / phonon_period_ps if phonon_period_ps and np.isfinite(phonon_period_ps) else float("nan")
     if np.isfinite(ratio):
