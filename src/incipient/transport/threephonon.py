@@ -8,8 +8,8 @@ the tetrahedron integration weights and the imaginary self-energy of each triple
 triplets (a cheap proxy, strata, sample sizes), the estimator of the linewidth and its standard
 error, and :func:`fc3_sparsity_mask` (phono3py's ``fc3_nonzero_indices`` from the atom triplets
 present in a sparse fc3, which makes phono3py's exact kernel skip the empty blocks; the same
-numbers bit for bit, 2.9x faster for the published CsCu2I3 fc3 on a 4^3 mesh, whose blocks are
-0.06 % nonzero).
+numbers bit for bit, 2.9x faster for the built-in system's published fc3 on a 4^3 mesh, whose blocks
+are 0.06 % nonzero; docs/fourphonon.md).
 
 Linewidth of mode (q, s) (phono3py's RTA, tetrahedron method)::
 
@@ -40,7 +40,7 @@ linewidth (sparse tetrahedron weights) and then shows almost no spread; each sam
 unit variance is therefore floored at (``floor_cv`` R_ref xbar_h)^2, R_ref = sum y / sum x over
 all evaluated triplets of the point (head included), xbar_h the stratum's mean proxy
 (:func:`_variance_floor`). Calibration (offline, from every triplet's exact value, 8 seeds, 31008
-mode estimates; /work/runs/h16/calib_cs.py): CsCu2I3 5^3 with 8 (16) of 27-63 triplets per
+mode estimates; docs/fourphonon.md): the built-in system, 5^3, with 8 (16) of 27-63 triplets per
 point: without the floor rms z 2.25 (1.39), 9.1 % (3.5 %) beyond 3 sigma, lowest 10 % of
 frequencies rms z 2.02 (1.21): errors too small; with ``floor_cv`` = 1 (default) rms z 0.76
 (0.73), 0.4 % (0.3 %) beyond 3 sigma, lowest 10 % rms z 0.88 (0.82), median relative error of a

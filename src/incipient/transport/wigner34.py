@@ -335,8 +335,8 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     phono3py's own to rounding).
     fc3_mask : give phono3py's kernel the atom triplets present in the fc3
     (``fc3_nonzero_indices``, :func:`incipient.transport.threephonon.fc3_sparsity_mask`): the
-    other blocks are zero, so the rates are unchanged (to rounding), and the published CsCu2I3
-    fc3 (0.06 % of the 12 x 324 x 324 atom triplets) runs many times faster. False: phono3py's
+    other blocks are zero, so the rates are unchanged (to rounding), and a sparse published
+    fc3 (the built-in system's: 0.06 % of the 12 x 324 x 324 atom triplets) runs many times faster. False: phono3py's
     default (every block).
     n_samples_3ph : triplets per irreducible q-point for the 3ph rates (None or 0: phono3py's exact
     RTA sum, the default). Otherwise :func:`incipient.transport.threephonon.three_phonon_rates`
