@@ -82,7 +82,17 @@ def _framework(traj, reference, mobile: str, fit_end_ps: float) -> dict:
 
     out = {}
     for sp in sorted(set(traj.symbols) - {mobile}):
-        d = diffusion(traj, species=sp)
+        d = None
+        for method in ("auto", "ions"):  # too few frames for error blocks: ion-to-ion errors
+            try:
+                d = diffusion(traj, species=sp, error_method=method)
+                break
+            except ValueError as exc:
+                why = str(exc)
+        if d is None:
+            out[sp] = {"D_cm2_s": float("nan"), "msd_end_of_fit_A2": float("nan"), "nearest_A": float("nan"),
+                       "diffuses": False, "note": f"no MSD: {why}"}
+            continue
         end = max(int(np.searchsorted(d.time_ps, min(fit_end_ps, d.fit_window_ps[1]))) - 1, 0)
         msd = float(np.asarray(d.msd_xyz_A2)[end].sum())
         pos = reference.positions[np.array(reference.get_chemical_symbols()) == sp]
