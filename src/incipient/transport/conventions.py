@@ -125,6 +125,8 @@ class ConventionsResult(Result):
         convention, for the last channel; log-log with the exponents in the legend."""
         import matplotlib.pyplot as plt
 
+        from incipient.transport.fits import log_temperature_axes
+
         ch = self.channels[-1]
         T = self.temperatures_K
         fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
@@ -140,12 +142,7 @@ class ConventionsResult(Result):
                         label=f"{lab}: $\\kappa_c$" if i == 0 else None)
             d0 = self.diagonal(self.conventions[0], ch)
             ax.plot(T, d0["kappa_p_W_mK"][:, i], "k:", label="$\\kappa_p$ (all conventions)" if i == 0 else None)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xticks(T)
-            ax.set_xticklabels([f"{t:g}" for t in T])
-            ax.minorticks_off()
-            ax.set_xlabel("T (K)")
+            log_temperature_axes(ax, T)
             ax.set_title("xyz"[i])
             tot = [ln for ln in ax.get_lines() if "T^" in str(ln.get_label())]
             ax.legend(tot, [ln.get_label() for ln in tot], fontsize=7, loc="best")

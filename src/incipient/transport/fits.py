@@ -175,3 +175,14 @@ def power_law_alpha(temperature_K, kappa) -> np.ndarray:
         if np.all(np.isfinite(k[:, j]) & (k[:, j] > 0)):
             out[j] = float(fit_power_law(T, k[:, j]).alpha)
     return out
+
+
+def log_temperature_axes(ax, temperatures_K) -> None:
+    """Log-log axes for kappa(T) with the temperatures themselves as x ticks (no minor ticks)."""
+    T = np.asarray(temperatures_K, float)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(T)
+    ax.set_xticklabels([f"{t:g}" for t in T])
+    ax.minorticks_off()
+    ax.set_xlabel("T (K)")

@@ -287,6 +287,22 @@ def _degenerate_average(f: np.ndarray, x: np.ndarray, tol: float = 1e-4) -> np.n
     return out
 
 
+def draw_from_strata(order: np.ndarray, bounds: np.ndarray, n_h: np.ndarray, gen) -> tuple[np.ndarray, np.ndarray]:
+    """Items drawn without replacement from each stratum of :func:`stratify` (all of a stratum
+    whose allocation covers it): (indices into the ranked items, their stratum labels)."""
+    sizes = np.diff(bounds)
+    picks, labs = [], []
+    for h in range(len(sizes)):
+        if n_h[h] == 0:
+            continue
+        members = order[bounds[h]:bounds[h + 1]]
+        if n_h[h] < sizes[h]:
+            members = members[np.sort(gen.choice(sizes[h], size=int(n_h[h]), replace=False))]
+        picks.append(members)
+        labs.append(np.full(len(members), h))
+    return np.concatenate(picks), np.concatenate(labs)
+
+
 SAMPLERS = ("stratified", "uniform")
 
 
@@ -601,17 +617,7 @@ def _four_phonon_rates(phonons, fc4, temperatures_K, smearing, scalebroad, sigma
             porder, bounds, n_h = stratify(proxy, int(n_samples), forced=coinc, head_fraction=head_fraction,
                                            min_per_stratum=min_per_stratum, max_strata=max_strata)
             sizes = np.diff(bounds)
-            picks, labs = [], []
-            for h in range(len(sizes)):
-                if n_h[h] == 0:
-                    continue
-                members = porder[bounds[h]:bounds[h + 1]]
-                if n_h[h] < sizes[h]:
-                    members = members[np.sort(gen.choice(sizes[h], size=int(n_h[h]), replace=False))]
-                picks.append(members)
-                labs.append(np.full(len(members), h))
-            pick = np.concatenate(picks)
-            labels = np.concatenate(labs)
+            pick, labels = draw_from_strata(porder, bounds, n_h, gen)
             pa, pb, mult = ca[pick], cb[pick], cmult[pick]
             n_enum[k] = int(sum(n_h[h] for h in range(len(sizes)) if 0 < n_h[h] == sizes[h]))
             n_strata[k] = int((n_h > 0).sum())

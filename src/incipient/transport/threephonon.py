@@ -289,18 +289,25 @@ def _ratio_estimate(y, x, labels, sizes, n_h, X_strata, tail_inflation: bool, fl
     var = np.zeros((nT, nb))
     for h in sampled:
         sel = labels == h
-        m = int(sel.sum())
         Nh = float(sizes[h])
         d = y[:, sel] - np.where(Xs > 0, R, 0.0)[:, None, :] * x[:, sel]
-        d = d - d.mean(axis=1, keepdims=True)
-        s2 = (d * d).sum(axis=1) / (m - 1)
-        if tail_inflation:
-            m4 = (d**4).mean(axis=1)
-            s2 = s2 + np.sqrt(np.maximum(m4 - s2 * s2, 0.0) / m)
-        if floor is not None:
-            s2 = np.maximum(s2, floor[h])
-        var += Nh * Nh * (1.0 - m / Nh) * s2 / m
+        var += _stratum_variance(d, Nh, tail_inflation, None if floor is None else floor[h])
     return total, var
+
+
+def _stratum_variance(d, Nh: float, tail_inflation: bool, floor_h) -> np.ndarray:
+    """Variance contribution N_h^2 (1 - m/N_h) s_h^2 / m of one stratum's sampled values ``d``
+    (n_T, m, n_b; centred here), s_h^2 raised by its own standard error with ``tail_inflation``
+    and floored at ``floor_h``."""
+    m = d.shape[1]
+    d = d - d.mean(axis=1, keepdims=True)
+    s2 = (d * d).sum(axis=1) / (m - 1)
+    if tail_inflation:
+        m4 = (d**4).mean(axis=1)
+        s2 = s2 + np.sqrt(np.maximum(m4 - s2 * s2, 0.0) / m)
+    if floor_h is not None:
+        s2 = np.maximum(s2, floor_h)
+    return Nh * Nh * (1.0 - m / Nh) * s2 / m
 
 
 def _expansion_estimate(y, x, labels, sizes, n_h, X_strata, tail_inflation: bool, floor_cv: float = 0.0):
@@ -318,14 +325,7 @@ def _expansion_estimate(y, x, labels, sizes, n_h, X_strata, tail_inflation: bool
         total += Nh * yh.mean(axis=1)
         if m >= Nh:
             continue
-        d = yh - yh.mean(axis=1, keepdims=True)
-        s2 = (d * d).sum(axis=1) / (m - 1)
-        if tail_inflation:
-            m4 = (d**4).mean(axis=1)
-            s2 = s2 + np.sqrt(np.maximum(m4 - s2 * s2, 0.0) / m)
-        if floor is not None:
-            s2 = np.maximum(s2, floor[h])
-        var += Nh * Nh * (1.0 - m / Nh) * s2 / m
+        var += _stratum_variance(yh, Nh, tail_inflation, None if floor is None else floor[h])
     return total, var
 
 
@@ -335,21 +335,12 @@ def sample_triplets(score: np.ndarray, n_samples: int, gen, *, head_fraction: fl
 
     Returns (pick (n_eval,) triplet indices, labels (n_eval,) their stratum, order, bounds, n_h).
     """
-    from incipient.transport.fourphonon import stratify
+    from incipient.transport.fourphonon import draw_from_strata, stratify
 
     order, bounds, n_h = stratify(score, int(n_samples), head_fraction=head_fraction,
                                   min_per_stratum=min_per_stratum, max_strata=max_strata)
-    sizes = np.diff(bounds)
-    picks, labs = [], []
-    for h in range(len(sizes)):
-        if n_h[h] == 0:
-            continue
-        members = order[bounds[h]:bounds[h + 1]]
-        if n_h[h] < sizes[h]:
-            members = members[np.sort(gen.choice(sizes[h], size=int(n_h[h]), replace=False))]
-        picks.append(members)
-        labs.append(np.full(len(members), h))
-    return np.concatenate(picks), np.concatenate(labs), order, bounds, n_h
+    pick, labels = draw_from_strata(order, bounds, n_h, gen)
+    return pick, labels, order, bounds, n_h
 
 
 def estimate_from_values(y_all, x_all, score, n_samples, gen, *, estimator="ratio", head_fraction=0.5,

@@ -140,6 +140,8 @@ class Wigner34Result(Result):
     def plot(self):
         import matplotlib.pyplot as plt
 
+        from incipient.transport.fits import log_temperature_axes
+
         fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
         T = self.temperatures_K
         a3, a34 = self.alpha("3ph"), self.alpha("34ph")
@@ -153,12 +155,7 @@ class Wigner34Result(Result):
             ax.errorbar(T, self.kappa_p_34ph[:, i], yerr=self.kappa_p_34ph_err[:, i], fmt="s:", color="C3",
                         alpha=0.6, capsize=2, label="$\\kappa_p$ 3+4ph")
             ax.plot(T, self.kappa_c_34ph[:, i], "^--", color="C2", alpha=0.7, label="$\\kappa_c$ 3+4ph")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xticks(T)
-            ax.set_xticklabels([f"{t:g}" for t in T])
-            ax.minorticks_off()
-            ax.set_xlabel("T (K)")
+            log_temperature_axes(ax, T)
             ax.set_title("xyz"[i])
             ax.legend(fontsize=7)
         axes[0].set_ylabel("$\\kappa$ (W m$^{-1}$ K$^{-1}$)")
