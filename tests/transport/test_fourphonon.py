@@ -423,3 +423,52 @@ def test_stratify_allocation():
         assert n[-1] == 0 and set(order[bounds[-2]:]) == set(range(20)) - {3}  # 3: forced
     order, bounds, n = stratify(proxy, 681, forced=forced)  # all 681 contributing units fit: enumerated
     assert n.tolist() == [681, 0]
+
+
+def test_canonical_triples_kernel_matches_numpy_twin(al2):
+    """The numba enumeration of the distinct slot triples equals the numpy one (same triples, order,
+    multiplicities) on a non-cubic mesh, for every irreducible point."""
+    from incipient.transport.fourphonon import _canonical_pairs, _canonical_triples
+
+    _, ph, _ = al2
+    mp = mesh_phonons(ph, (3, 4, 2))
+    g = mp.grid
+    total = 0
+    for iq0 in g.ir_index:
+        a, b, mult = _canonical_pairs(g, int(iq0))
+        a2, b2, c2, mult2 = _canonical_triples(g, int(iq0))
+        np.testing.assert_array_equal(a2, a)
+        np.testing.assert_array_equal(b2, b)
+        np.testing.assert_array_equal(mult2, mult)
+        np.testing.assert_array_equal(c2, g.index_of(-g.grid_address[iq0][None] - g.grid_address[a] - g.grid_address[b]))
+        assert (a2 <= b2).all() and (b2 <= c2).all()
+        total += mult.sum()
+    # the multiplicities count every ordered pair (a, b) once: N_q^2 per q-point
+    assert total == len(g.ir_index) * g.n_q ** 2
+
+
+@pytest.mark.parametrize("mode_name", ["MODE_ADAPTIVE", "MODE_FOURPHONON"])
+def test_width_bound_from_pair_table_equals_direct_bound(mode_name):
+    """triple_width_bound_table (three look-ups in a pair table) gives the direct kernel's numbers
+    bit for bit, including points without partner modes (then no finite width: sigma_min)."""
+    from incipient.transport import fourphonon_kernels as K
+
+    rng = np.random.default_rng(4)
+    nq, nb = 23, 6
+    vproj = rng.normal(size=(nq, nb, 3))
+    partner = rng.random((nq, nb)) > 0.2
+    partner[5] = False  # a point with no partner mode: width falls back to sigma_min
+    ca, cb, cc = (rng.integers(0, nq, 400) for _ in range(3))
+    mode = getattr(K, mode_name)
+    direct = np.empty(400)
+    K.triple_width_bound(vproj, partner, ca, cb, cc, K.PATTERN_SIGNS, mode, 1.3, 0.01, direct)
+    table = np.empty((nq, nq, 2))
+    K.pair_width2_table(vproj, partner, mode == K.MODE_FOURPHONON, table)
+    np.testing.assert_array_equal(table, table.transpose(1, 0, 2))
+    viatable = np.empty(400)
+    K.triple_width_bound_table(table, ca, cb, cc, K.PATTERN_SIGNS, mode, 1.3, 0.01, viatable)
+    np.testing.assert_array_equal(viatable, direct)
+    if mode == K.MODE_ADAPTIVE:  # a sum over the three slot pairs: one empty pair leaves no finite width
+        assert (direct[(ca == 5) | (cb == 5) | (cc == 5)] == 0.01).all()
+    else:  # FourPhonon's width is the smallest single pair: only triples with two such slots fall back
+        assert (direct[((ca == 5) & (cb == 5)) | ((ca == 5) & (cc == 5)) | ((cb == 5) & (cc == 5))] == 0.01).all()

@@ -279,3 +279,84 @@ def triple_width_bound(vproj, partner, ca, cb, cc, signs, mode, scalebroad, sigm
             out[n] = sigma_min
         else:
             out[n] = max(scalebroad * np.sqrt(best), sigma_min)
+
+
+@njit(cache=True, parallel=True)
+def pair_width2_table(vproj, partner, use_max, out):  # pragma: no cover - compiled
+    """out[a, b] = the two minima of ``_min_pair_width2(vproj[a], vproj[b], ...)`` for every pair
+    of mesh points (symmetric in a, b, bit for bit). ``triple_width_bound_table`` then needs three
+    look-ups per triple instead of three minimisations over n_b^2 band pairs; built once per call
+    of the 4ph rates and shared by all q-points. out: (N_q, N_q, 2) float64.
+    """
+    nq = vproj.shape[0]
+    half = (nq + 1) // 2
+    # rows k and nq-1-k in one iteration: equal work per iteration (the loop over b >= a is triangular)
+    for kk in prange(half):
+        k = np.int64(kk)
+        tmp = np.empty(2)
+        for r in range(2):
+            a = k if r == 0 else np.int64(nq - 1) - k
+            if r == 1 and a == k:
+                break
+            for b in range(a, nq):
+                _min_pair_width2(vproj[a], vproj[b], partner[a], partner[b], use_max, tmp)
+                out[a, b, 0] = tmp[0]
+                out[a, b, 1] = tmp[1]
+                out[b, a, 0] = tmp[0]
+                out[b, a, 1] = tmp[1]
+
+
+@njit(cache=True)
+def triple_width_bound_table(table, ca, cb, cc, signs, mode, scalebroad, sigma_min, out):  # pragma: no cover
+    """``triple_width_bound`` from a ``pair_width2_table`` (same numbers, bit for bit)."""
+    use_max = mode == MODE_FOURPHONON
+    for n in range(ca.shape[0]):
+        a = ca[n]
+        b = cb[n]
+        c = cc[n]
+        best = np.inf
+        for p in range(signs.shape[0]):
+            iab = 0 if signs[p, 0] == signs[p, 1] else 1
+            iac = 0 if signs[p, 0] == signs[p, 2] else 1
+            ibc = 0 if signs[p, 1] == signs[p, 2] else 1
+            if use_max:
+                s2 = min(table[a, b, iab], min(table[a, c, iac], table[b, c, ibc])) / 2.0
+            else:
+                s2 = (table[a, b, iab] + table[a, c, iac] + table[b, c, ibc]) / 6.0 * 2.0 / 3.0
+            best = min(best, s2)
+        if not np.isfinite(best):
+            out[n] = sigma_min
+        else:
+            out[n] = max(scalebroad * np.sqrt(best), sigma_min)
+
+
+@njit(cache=True)
+def canonical_triples(addr0, grid_address, mesh, a_out, b_out, c_out, mult_out):  # pragma: no cover
+    """Every unordered slot triple {a, b, c} with a + b + c = -q0 (mod the mesh) once, a <= b <= c,
+    in the order a, then b (as the numpy twin ``fourphonon._canonical_pairs``); multiplicity 1, 3
+    or 6. Output arrays need room for N_q (N_q + 1) / 2 entries; returns the count.
+    """
+    nq = grid_address.shape[0]
+    n0 = mesh[0]
+    n1 = mesh[1]
+    n2 = mesh[2]
+    m = 0
+    for a in range(nq):
+        for b in range(a, nq):
+            x = (-addr0[0] - grid_address[a, 0] - grid_address[b, 0]) % n0
+            y = (-addr0[1] - grid_address[a, 1] - grid_address[b, 1]) % n1
+            z = (-addr0[2] - grid_address[a, 2] - grid_address[b, 2]) % n2
+            c = x + n0 * (y + n1 * z)
+            if c < b:
+                continue
+            a_out[m] = a
+            b_out[m] = b
+            c_out[m] = c
+            if a == b and b == c:
+                mult_out[m] = 1.0
+            elif a == b or b == c:
+                mult_out[m] = 3.0
+            else:
+                mult_out[m] = 6.0
+            m += 1
+    return m
