@@ -293,7 +293,8 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
                    smearing4: str = "adaptive", single_precision: bool = False,
                    max_wall_s: float | None = None, phono3py_lang: str | None = None,
                    n_workers: int = 1, velocity_convention: str = "crystal",
-                   three_phonon=None, n_samples_3ph: int | None = None, q_groups_4ph: int = 1,
+                   three_phonon=None, n_samples_3ph: int | None = None, floor_cv_3ph: float | None = None,
+                   q_groups_4ph: int = 1,
                    fc3_mask: bool = True, progress: bool = False) -> Wigner34Result:
     """kappa_p and kappa_c with 3ph (+isotope) and with 3+4ph rates, on the same mesh.
 
@@ -342,6 +343,9 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     sampling error of kappa comes from ``max(n_replicas, 16)`` replicas with the 3ph rates redrawn
     within their standard errors, one normal deviate per q-point and temperature shared by its
     modes (they share the sampled triplets), and is added in quadrature to the 4ph error.
+    floor_cv_3ph : the sampled 3ph variance floor (``floor_cv`` of ``three_phonon_rates``; default
+    its calibrated 1.0; crystals with few bands and sparse tetrahedron weights, such as fcc Cu,
+    need ~3 for honest errors).
     q_groups_4ph : each 4ph batch is split into this many groups of irreducible q-points, each a
     job with its own seed, so that ``n_workers`` processes share one batch (fewer batches of more
     q-pairs are cheaper on fine meshes). 1 (default): one job per batch, as before. The rates
@@ -403,6 +407,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
             say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph rates: {int(n_samples_3ph)} sampled "
                 "triplets per q-point, isotope rates")
             r3s = three_phonon_rates(ph3, T, n_samples=int(n_samples_3ph),
+                                     **({} if floor_cv_3ph is None else {"floor_cv": float(floor_cv_3ph)}),
                                      rng=np.random.default_rng(np.random.SeedSequence([int(rng), 3])),
                                      progress=progress)
             q, w = r3s.qpoints_frac, r3s.weights
