@@ -320,7 +320,7 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=(1, 12, 192, 1440))
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the level and batch tables")
     p.add_argument("--batch", type=int, default=200, help="number of 1-atom cells in the batch table (12-atom: a quarter)")
-    p.add_argument("--batch-levels", type=int, nargs="*", default=(6,))
+    p.add_argument("--batch-levels", type=int, nargs="*", default=(6, 16, 28))
     p.add_argument("--no-levels", action="store_true")
     p.add_argument("--no-batch", action="store_true")
     args = p.parse_args()
