@@ -87,18 +87,18 @@ def test_emt_metal_through_every_stage(tmp_path):
     assert "[mem] removed: the system has no CIFs" in text
     s = {o.name: o.summary for o in outcomes}
     # EMT Cu: lattice constant 3.59 A (ASE's EMT parametrisation)
-    assert abs(s["relax"]["lattice_A"][0] - 3.59) < 0.01
+    assert abs(s["relax"].lattice_A[0] - 3.59) < 0.01
     # two pathway classes in fcc within the site cutoff (12 nearest, 6 second neighbours); the
     # nearest-neighbour vacancy hop is the easy one (EMT Cu: ~0.8 eV; experiment 0.7-0.8 eV)
-    b = s["barriers"]["barriers_eV"]
+    b = s["barriers"].barriers_eV
     assert sorted(b) == ["P1", "P2"] and 0.4 < b["P1"] < 1.2 and b["P2"] > b["P1"]
     # fitted fc3 and fc4 written in ShengBTE format and used by kappa (3ph and 3+4ph)
     fc = s["force_constants"]
-    assert fc["fc3_file"].endswith("FORCE_CONSTANTS_3RD") and fc["fc4_file"].endswith("FORCE_CONSTANTS_4TH")
-    kp = np.array(s["kappa_bte"]["kappa_p_xyz_W_mK"])
+    assert fc.fc3_file.endswith("FORCE_CONSTANTS_3RD") and fc.fc4_file.endswith("FORCE_CONSTANTS_4TH")
+    kp = np.array(s["kappa_bte"].kappa_p_xyz_W_mK)
     assert np.all(kp > 0) and np.allclose(kp[:, 0], kp[:, 1], rtol=1e-6) and np.allclose(kp[:, 0], kp[:, 2], rtol=1e-6)  # cubic
     assert kp[0, 0] > kp[1, 0]  # 3ph: kappa_p falls with T
-    k34 = np.array(s["kappa_bte"]["kappa_p_34ph_xyz_W_mK"])
+    k34 = np.array(s["kappa_bte"].kappa_p_34ph_xyz_W_mK)
     assert np.all(k34 <= kp + 1e-12)  # 4ph only adds scattering
     # 3+4ph reuses the 3ph linewidths: reassembled, they give phono3py's own kappa_p and kappa_c
     from incipient.transport.conventions import ConventionsResult
@@ -108,7 +108,7 @@ def test_emt_metal_through_every_stage(tmp_path):
     assert r34.info["phono3py_lang"] == "reused" and r34.qpoints_frac is not None
     # (measured: 1.1e-6 relative, the two sums' unit constants; a linewidth mix-up would be >> 1e-3)
     np.testing.assert_allclose(r34.kappa_p_3ph, kp, rtol=1e-5)
-    np.testing.assert_allclose(r34.kappa_c_3ph, s["kappa_bte"]["kappa_c_xyz_W_mK"], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(r34.kappa_c_3ph, s["kappa_bte"].kappa_c_xyz_W_mK, rtol=1e-5, atol=1e-9)
     # every velocity convention from the same linewidths: full-mesh crystal tensor = the irreducible one
     conv = ConventionsResult.load(tmp_path / "study" / "kappa_bte" / "conventions.json")
     assert conv.conventions == ("crystal", "lattice_phase", "lattice_phase_real") and conv.channels == ("3ph", "3+4ph")
@@ -119,12 +119,12 @@ def test_emt_metal_through_every_stage(tmp_path):
     for c in (1, 2):  # kappa_p does not depend on the convention
         np.testing.assert_allclose(conv.kappa_p_W_mK[c], conv.kappa_p_W_mK[0], rtol=1e-8, atol=1e-12)
     # S(Q,w) on paths derived from the cell, and a verdict that its evidence supports
-    assert any("S(Q,w)" in f["caption"] for f in s["spectra"]["figures"])
+    assert any("S(Q,w)" in f.caption for f in s["spectra"].figures)
     # and the harmonic map on a dense path beside each MD map of the lowest temperature
-    dense = [f for f in s["spectra"]["figures"] if f["caption"].startswith("Harmonic S(Q,E)")]
-    assert dense and all("41 Q points" in f["caption"] for f in dense), s["spectra"]["notes"]
+    dense = [f for f in s["spectra"].figures if f.caption.startswith("Harmonic S(Q,E)")]
+    assert dense and all("41 Q points" in f.caption for f in dense), s["spectra"].notes
     # a metal: no hop in the run; "electronic" only with the TST bound of the vacancy barrier behind it
-    label, reasons = s["classify"]["label"], " ".join(s["classify"]["reasons"])
+    label, reasons = s["classify"].label, " ".join(s["classify"].reasons)
     assert label in ("electronic", "undecided (electronic or incipient)"), reasons
     if label == "electronic":
         assert "transition-state theory" in reasons and "upper bound" in reasons
@@ -165,17 +165,18 @@ file = "system.toml"
     assert status == {s: "ran" for s in ALL if s not in ("mem", "report")}, (errors, logs)
     s = {o.name: o.summary for o in outcomes}
     assert (folder / "out" / "report.html").exists()  # relative to the study file
-    assert abs(s["relax"]["lattice_A"][0] - 6.03) < 0.02  # this MTP's zincblende CuI (experiment: 6.05 A)
-    gk = s["kappa_gk"]["runs"]
-    assert len(gk) == 2 and all(np.all(np.isfinite(r["kappa_xyz_W_mK"])) for r in gk)
-    assert "kappa_p_34ph_xyz_W_mK" not in s["kappa_bte"]  # 3ph only, as asked
-    # kappa(T) both ways: an fc2 fitted to each MD temperature, each kappa from its own fc2
+    assert abs(s["relax"].lattice_A[0] - 6.03) < 0.02  # this MTP's zincblende CuI (experiment: 6.05 A)
+    gk = s["kappa_gk"].runs
+    assert len(gk) == 2 and all(np.all(np.isfinite(r.kappa_xyz_W_mK)) for r in gk)
     kb = s["kappa_bte"]
-    kp_tdep = np.array(kb["kappa_p_tdep_xyz_W_mK"])
+    assert kb.kappa_p_34ph_xyz_W_mK is None  # 3ph only, as asked
+    assert "kappa_p_34ph_xyz_W_mK" not in kb.to_dict()  # and done.json has no 3+4ph keys
+    # kappa(T) both ways: an fc2 fitted to each MD temperature, each kappa from its own fc2
+    kp_tdep = np.array(kb.kappa_p_tdep_xyz_W_mK)
     assert kp_tdep.shape == (2, 3) and np.all(np.isfinite(kp_tdep)) and np.all(kp_tdep > 0)
-    by_T = s["force_constants"]["fc2_by_temperature"]
-    assert [b["temperature_K"] for b in by_T] == [300.0, 600.0] and by_T[0]["fc2_file"] != by_T[1]["fc2_file"]
-    assert len(kb["alpha_3ph_tdep_fc2_xyz"]) == 3
+    by_T = s["force_constants"].fc2_by_temperature
+    assert [b.temperature_K for b in by_T] == [300.0, 600.0] and by_T[0].fc2_file != by_T[1].fc2_file
+    assert len(kb.alpha_3ph_tdep_fc2_xyz) == 3
     done = json.loads((folder / "out" / "md" / "done.json").read_text())
     from incipient.md.dynamics import MDResult
 
@@ -202,8 +203,8 @@ def test_mem_for_a_system_with_its_own_cif(tmp_path):
     outcomes, report = run_study(cfg, progress=False, log=logs.append, system=system)
     assert {o.name: o.status for o in outcomes} == {"mem": "ran"}, logs
     m = outcomes[0].summary
-    assert m["runs"][0]["converged"] and m["runs"][0]["R"] < 0.05, m["runs"]
-    assert m["figures"] and "<img" in report.read_text()
+    assert m.runs[0].converged and m.runs[0].R < 0.05, m.runs
+    assert m.figures and "<img" in report.read_text()
     from incipient.experiment.mem import read_ccp4
 
     rho = read_ccp4(tmp_path / "study" / "mem" / "mem_300K.ccp4")

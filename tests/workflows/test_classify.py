@@ -106,10 +106,17 @@ def test_undecided_incipient_or_superionic_plots_an_upper_bound(tmp_path):
     assert (tmp_path / "f5.png").stat().st_size > 1000
 
 
-def _run(T, msd_cs, msd_i):
-    fw = {"Cs": {"D_cm2_s": 0.0, "msd_end_of_fit_A2": msd_cs, "nearest_A": 5.0, "diffuses": msd_cs > 25.0},
-          "I": {"D_cm2_s": 0.0, "msd_end_of_fit_A2": msd_i, "nearest_A": 4.2, "diffuses": msd_i > 4.2**2}}
-    return {"temperature_K": T, "framework": fw}
+def _run(T, msd_cs=None, msd_i=None):
+    """A migration run at T K (Cu in CsCu2I3, numbers irrelevant here) with the framework's MSDs, or none."""
+    from incipient.workflows.summaries import FrameworkMotion, MigrationRun
+
+    fw = {} if msd_cs is None else {
+        "Cs": FrameworkMotion(D_cm2_s=0.0, msd_end_of_fit_A2=msd_cs, nearest_A=5.0, diffuses=msd_cs > 25.0),
+        "I": FrameworkMotion(D_cm2_s=0.0, msd_end_of_fit_A2=msd_i, nearest_A=4.2, diffuses=msd_i > 4.2**2)}
+    return MigrationRun(temperature_K=T, seed=0, duration_ps=10.0, species="Cu", D_xyz_cm2_s=[1e-6] * 3,
+                        D_err_xyz_cm2_s=[1e-7] * 3, D_cm2_s=1e-6, D_err_cm2_s=1e-7, hop_rate_per_ion_ps=0.01, n_hops=5,
+                        n_ions=32, rates_by_class_per_ion_ps={"z": 0.01}, return_fraction=0.5, mean_residence_time_ps=3.0,
+                        n_mobile_per_A3=N_CU, framework=fw)
 
 
 def test_a_diffusing_framework_is_not_classified():
@@ -119,10 +126,11 @@ def test_a_diffusing_framework_is_not_classified():
 
     runs = [_run(100, 0.3, 0.7), _run(300, 2.8, 4.3), _run(600, 40.1, 47.2)]
     use, solid, note = solid_runs(runs)
-    assert [r["temperature_K"] for r in use] == [100, 300] and solid == use
+    assert [r.temperature_K for r in use] == [100, 300] and solid == use
     assert "at 600 K the framework itself diffuses (Cs MSD 40.1 A^2 > (5.00 A)^2, I MSD 47.2 A^2 > (4.20 A)^2)" in note
     # no framework information (older studies) or all solid: every run, no note
-    assert solid_runs([{"temperature_K": 300}]) == ([{"temperature_K": 300}], [{"temperature_K": 300}], "")
+    old = _run(300)
+    assert solid_runs([old]) == ([old], [old], "")
     # every run molten: all runs kept, none solid, and the label says so instead of "superionic"
     hot = [_run(600, 40.0, 1.0), _run(900, 90.0, 80.0)]
     use, solid, note = solid_runs(hot)

@@ -40,7 +40,7 @@ def test_paths_are_relative_to_the_study_file_and_contents_enter_the_cache_key(t
     out, _ = run_study(study, progress=False, log=logs.append)
     assert [o.status for o in out] == ["ran"]
     assert (tmp_path / "s" / "out" / "relax" / "done.json").exists()  # output_dir relative to the study file
-    e0 = out[0].summary["energy_eV_per_atom"]
+    e0 = out[0].summary.energy_eV_per_atom
     out, _ = run_study(study, progress=False, log=logs.append)
     assert [o.status for o in out] == ["cached"]
     # same file names, new contents: a stretched structure and a changed potential both rerun the stage
@@ -54,7 +54,7 @@ def test_paths_are_relative_to_the_study_file_and_contents_enter_the_cache_key(t
     out, _ = run_study(study, progress=False, log=logs.append)
     assert [o.status for o in out] == ["ran"]
     # relaxed energies: the same potential from a stretched start relaxes back to the same minimum
-    assert np.isclose(out[0].summary["energy_eV_per_atom"], e0, atol=2e-3)
+    assert np.isclose(out[0].summary.energy_eV_per_atom, e0, atol=2e-3)
 
 
 def test_bad_study_values_fail_before_any_work(tmp_path):

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from incipient.results import Result
+from incipient.workflows.summaries import MigrationRun
 
 SUPERIONIC_D_CM2_S = 1e-6
 MOBILE_D_CM2_S = 1e-10
@@ -288,42 +289,38 @@ def _tst_rate(barrier_eV, attempt_THz, phonon_period_ps, temperature_K) -> float
     return float(nu * np.exp(-barrier_eV / (kB_eV_K * temperature_K)))
 
 
-def _molten(run: dict) -> list[str]:
-    return sorted(k for k, v in (run.get("framework") or {}).items() if v["diffuses"])
+def _framework_text(run: MigrationRun) -> str:
+    fw = run.framework
+    return ", ".join(f"{k} MSD {fw[k].msd_end_of_fit_A2:.1f} A^2 > ({fw[k].nearest_A:.2f} A)^2" for k in run.molten_species())
 
 
-def _framework_text(run: dict) -> str:
-    fw = run["framework"]
-    return ", ".join(f"{k} MSD {fw[k]['msd_end_of_fit_A2']:.1f} A^2 > ({fw[k]['nearest_A']:.2f} A)^2" for k in _molten(run))
-
-
-def solid_runs(runs: list[dict]) -> tuple[list[dict], list[dict], str]:
+def solid_runs(runs: list[MigrationRun]) -> tuple[list[MigrationRun], list[MigrationRun], str]:
     """(runs to classify, runs whose framework holds, note) from the migration stage's runs.
 
-    A run's ``framework`` entry (per non-mobile species: ``msd_end_of_fit_A2``, ``nearest_A``,
+    A run's ``framework`` (per non-mobile species: ``msd_end_of_fit_A2``, ``nearest_A``,
     ``diffuses``) says whether the lattice itself moved long-range. The runs to classify are
     those whose framework holds, or all runs when none does (then the second list is empty, see
     :func:`molten_classification`); the note names the temperatures left out and why.
     """
-    solid = [r for r in runs if not _molten(r)]
+    solid = [r for r in runs if not r.molten_species()]
     if not solid:
         return list(runs), [], ""
     if len(solid) == len(runs):
         return list(runs), solid, ""
-    bad = [r for r in runs if _molten(r)]
-    temps = ", ".join(f"{t:g}" for t in sorted({r["temperature_K"] for r in bad}))
+    bad = [r for r in runs if r.molten_species()]
+    temps = ", ".join(f"{t:g}" for t in sorted({r.temperature_K for r in bad}))
     note = (f"at {temps} K the framework itself diffuses "
             f"({_framework_text(bad[0])}): not a crystal there, so the class is decided at the hottest temperature "
             "where it holds")
     return solid, solid, note
 
 
-def molten_classification(c: Classification, run: dict) -> Classification:
+def molten_classification(c: Classification, run: MigrationRun) -> Classification:
     """``c`` relabelled when the framework diffuses in every run: no conductor class applies."""
     import dataclasses
 
     return dataclasses.replace(
         c, label="undecided (the framework diffuses at every temperature)",
-        reasons=(f"the framework diffuses in every run (at {run['temperature_K']:g} K: {_framework_text(run)}): a melt "
+        reasons=(f"the framework diffuses in every run (at {run.temperature_K:g} K: {_framework_text(run)}): a melt "
                  "or an amorphised lattice, not a solid ionic conductor; deciding needs MD at temperatures where the "
                  "framework stays crystalline (or a potential that keeps it so)", *c.reasons))

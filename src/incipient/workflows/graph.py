@@ -2,10 +2,20 @@
 
 Own code (a dozen lines of topological ordering and hashing; a workflow engine would be a heavy
 dependency for this). Each stage writes into its own folder and finishes by writing
-``done.json`` atomically: its cache key (a hash of its configuration sections, its
-dependencies' keys and the incipient version), a JSON summary and provenance (inputs, package
+``done.json`` atomically: its cache key, a JSON summary and provenance (inputs, package
 versions, seeds, wall time). A rerun skips every stage whose key is unchanged; a stage killed
 half-way has no ``done.json`` and runs again (the MD stage resumes from its checkpoints).
+
+The key of a stage hashes its configuration sections, the parts of the System it reads, the
+incipient version, the source file of its ``run`` and, for each dependency, a fingerprint of that
+dependency's key and JSON summary (a dependency rerun with other results reruns its dependants).
+A stage returns a typed summary (:mod:`incipient.workflows.summaries`); ``done.json`` holds its
+``to_dict()`` and dependants get the typed object back (``ctx.inputs["md"].runs``). A stage
+without a summary type (``Stage.summary_type`` None) returns and passes on a plain dict.
+An edit of a stage file that changes no result can keep finished studies cached by naming the
+digests of the files it replaces (``Stage.same_results_as``; the table in
+:mod:`incipient.workflows.stages`): a done.json whose key matches the key with one of those
+digests is reused.
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ from incipient.workflows.config import StudyConfig
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of a study: ``func(ctx) -> summary dict`` (JSON-able), run after ``deps``."""
+    """One step of a study: ``func(ctx) -> summary`` (a ``summary_type`` with ``to_dict``, or a
+    JSON-able dict when ``summary_type`` is None), run after ``deps``."""
 
     name: str
     deps: tuple[str, ...]
@@ -37,6 +48,8 @@ class Stage:
     optional: tuple[str, ...] = ()  # used (run first, passed as inputs) only when also requested
     system_parts: tuple[str, ...] = ()  # parts of the System it reads (their contents enter its key)
     supports: Callable[[Any, StudyConfig], str | None] | None = None  # reason it cannot run, or None
+    summary_type: type | None = None  # what func returns (from_dict reads done.json back); None: a dict
+    same_results_as: tuple[str, ...] = ()  # digests of earlier versions of its file that give the same results
 
 
 @dataclass
@@ -44,7 +57,7 @@ class StageContext:
     config: StudyConfig
     root: Path
     dir: Path
-    inputs: dict[str, dict] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)  # dependency -> its summary (typed, see Stage)
     system: Any = None  # the incipient.system.System the study runs on
     scheduler: str | None = None
     progress: bool = True
@@ -97,16 +110,19 @@ def order(stages: dict[str, Stage], wanted: list[str]) -> list[str]:
     return seen
 
 
-def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str], deps: tuple[str, ...], system=None) -> str:
+def stage_key(stage: Stage, config: StudyConfig, dep_keys: dict[str, str], deps: tuple[str, ...], system=None, *,
+              code: str | None = None) -> str:
+    """The cache key of ``stage``; ``code`` replaces the digest of its source file (an earlier
+    version of it, see ``Stage.same_results_as``)."""
     payload = {"stage": stage.name, "version": __version__, "sections": config.section_hash(*stage.sections) if stage.sections else "",
                "deps": {d: dep_keys[d] for d in deps}}
     if system is not None and stage.system_parts:
         payload["system"] = system.digest(stage.system_parts)
-    payload["code"] = _code_digest(stage.func)
+    payload["code"] = code_digest(stage.func) if code is None else code
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _code_digest(func) -> str:
+def code_digest(func) -> str:
     """Hash of the source file of a stage function (an edited stage reruns; library code is
     covered by the version only)."""
     import inspect
@@ -117,11 +133,18 @@ def _code_digest(func) -> str:
         return ""
 
 
-def _fingerprint(key: str, summary: dict) -> str:
+def _fingerprint(key: str, summary: dict) -> str:  # summary: the JSON dict of done.json
     """What dependants see of a finished stage: its key and its results (a rerun that changes
     its results invalidates them; an identical rerun does not)."""
     text = json.dumps({"key": key, "summary": summary}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _typed(stage: Stage, summary: dict):
+    """The summary dependants get: ``stage.summary_type.from_dict(summary)``, or the dict itself."""
+    if not isinstance(summary, dict):
+        raise KeyError(f"summary is a {type(summary).__name__}, not a JSON object")
+    return stage.summary_type.from_dict(summary) if stage.summary_type is not None else summary
 
 
 @dataclass
@@ -130,7 +153,7 @@ class StageOutcome:
     key: str
     status: str  # "ran", "cached", "failed", "skipped"
     wall_s: float
-    summary: dict[str, Any]
+    summary: Any  # the stage's summary (typed, see Stage; {} when it failed or was skipped)
     error: str = ""
     ran_s: float | None = None  # for a cached stage: the wall time of the run that made it
     ran_at: str = ""  # and when that run started
@@ -143,7 +166,7 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     keys: dict[str, str] = {}
-    summaries: dict[str, dict] = {}
+    summaries: dict[str, Any] = {}  # stage -> its summary as dependants get it (typed)
     failed: set[str] = set()
     outcomes: list[StageOutcome] = []
     deps_of = effective_deps(stages, wanted)
@@ -164,11 +187,18 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
                 rec = json.loads(done.read_text())
             except json.JSONDecodeError:
                 rec = {}
-            if rec.get("key") == key:
-                summaries[name] = rec["summary"]
-                keys[name] = _fingerprint(key, rec["summary"])
+            same = {key} | {stage_key(st, config, keys, deps, system, code=c) for c in st.same_results_as}
+            cached = None
+            if rec.get("key") in same:
+                try:
+                    cached = _typed(st, rec["summary"])
+                except (KeyError, IncipientError) as exc:  # a done.json this version cannot read: run again
+                    log(f"[{name}] {done}: summary unreadable ({exc}); running again")
+            if cached is not None:
+                summaries[name] = cached
+                keys[name] = _fingerprint(rec["key"], rec["summary"])  # the stored JSON, as it was written
                 prov = rec.get("provenance") or {}
-                outcomes.append(StageOutcome(name, key, "cached", 0.0, rec["summary"], ran_s=prov.get("wall_s"),
+                outcomes.append(StageOutcome(name, rec["key"], "cached", 0.0, cached, ran_s=prov.get("wall_s"),
                                              ran_at=str(prov.get("started", ""))))
                 log(f"[{name}] up to date (cached)")
                 continue
@@ -179,7 +209,9 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
         t0 = time.perf_counter()
         started = time.strftime("%Y-%m-%dT%H:%M:%S")
         try:
-            summary = st.func(ctx) or {}
+            result = st.func(ctx)
+            summary = result.to_dict() if hasattr(result, "to_dict") else dict(result or {})
+            typed = result if hasattr(result, "to_dict") else _typed(st, summary)
         except Exception as exc:  # a stage failure is reported, later independent stages still run
             if not keep_going:
                 raise
@@ -196,8 +228,8 @@ def run_graph(stages: dict[str, Stage], config: StudyConfig, root: Path, wanted:
                               "versions": _versions(), "started": started, "wall_s": wall}}
         atomic_write_text(done, json.dumps(rec, indent=1, default=str))
         (d / "error.txt").unlink(missing_ok=True)
-        summaries[name] = summary
+        summaries[name] = typed
         keys[name] = _fingerprint(key, summary)
-        outcomes.append(StageOutcome(name, key, "ran", wall, summary))
+        outcomes.append(StageOutcome(name, key, "ran", wall, typed))
         log(f"[{name}] done in {wall:.1f} s")
     return outcomes

@@ -1,10 +1,12 @@
 """Write the study report: one self-contained HTML page (figures embedded as PNG, tables, provenance).
 
-Own code (plain HTML; no templating dependency). Each stage's summary may carry ``figures``
-(paths of PNGs relative to the study folder, with captions), ``comparisons`` (rows
-``[quantity, this run, reference, unit, note]``, built from the system's reference table) and
-``text`` (a short paragraph) and ``tables`` (``{"caption", "header", "rows"}``, cells as
-strings). Stages the system could not run are listed with their reasons.
+Own code (plain HTML; no templating dependency). It reads the report fields of each stage's
+summary (:class:`~incipient.workflows.summaries.StageSummary`): ``figures`` (paths of PNGs
+relative to the study folder, with captions), ``comparisons`` (rows ``[quantity, this run,
+reference, unit, note]``, built from the system's reference table), ``text`` (a short
+paragraph) and ``tables`` (caption, header, rows; cells as strings). A plain dict summary (a
+stage without a summary type) is read with the same keys. Stages the system could not run are
+listed with their reasons.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from incipient import __version__
 from incipient.results import atomic_write_text
+from incipient.workflows.summaries import StageSummary
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -34,6 +37,12 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}">'
 
 
+def _summary(outcome) -> StageSummary:
+    """The outcome's summary with the report fields as attributes (empty when it has none)."""
+    s = outcome.summary
+    return s if isinstance(s, StageSummary) else StageSummary.from_dict(s or {})
+
+
 def write_report(root: Path, config, outcomes, *, title: str | None = None, system=None, removed=None) -> Path:
     root = Path(root)
     name = config.name or (system.name if system is not None else "")
@@ -44,7 +53,7 @@ def write_report(root: Path, config, outcomes, *, title: str | None = None, syst
     # the comparison table first: every number the paper states that this run computed
     rows = []
     for o in outcomes:
-        for r in o.summary.get("comparisons", []) if o.summary else []:
+        for r in _summary(o).comparisons:
             rows.append((o.name, *r))
     if system is not None:
         parts.append(f"<p>System: {html.escape(repr(system))}.</p>")
@@ -66,22 +75,22 @@ def write_report(root: Path, config, outcomes, *, title: str | None = None, syst
         parts.append(f"<tr><td>{html.escape(name_)}</td><td class='status-skipped'>removed</td><td>0.0</td><td>{html.escape(why)}</td></tr>")
     parts.append("</table>")
     for o in outcomes:
-        s = o.summary or {}
-        if not (s.get("figures") or s.get("text") or s.get("comparisons") or s.get("tables")):
+        s = _summary(o)
+        if not (s.figures or s.text or s.comparisons or s.tables):
             continue
         parts.append(f"<h2>{html.escape(o.name)}</h2>")
-        if s.get("text"):
-            parts.append(f"<p style='white-space:pre-wrap'>{html.escape(s['text'])}</p>")
-        for tab in s.get("tables", []):
-            parts.append(f"<p>{html.escape(tab.get('caption', ''))}</p><table><tr>"
-                         + "".join(f"<th>{html.escape(str(h))}</th>" for h in tab.get("header", [])) + "</tr>")
-            for r in tab.get("rows", []):
+        if s.text:
+            parts.append(f"<p style='white-space:pre-wrap'>{html.escape(s.text)}</p>")
+        for tab in s.tables:
+            parts.append(f"<p>{html.escape(tab.caption)}</p><table><tr>"
+                         + "".join(f"<th>{html.escape(str(h))}</th>" for h in tab.header) + "</tr>")
+            for r in tab.rows:
                 parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>")
             parts.append("</table>")
-        for fig in s.get("figures", []):
-            p = root / fig["path"]
+        for fig in s.figures:
+            p = root / fig.path
             if p.exists():
-                parts.append(f"<figure>{_img(p)}<figcaption>{html.escape(fig.get('caption', ''))}</figcaption></figure>")
+                parts.append(f"<figure>{_img(p)}<figcaption>{html.escape(fig.caption)}</figcaption></figure>")
     parts.append("<h2>Provenance</h2><p>Configuration of this run:</p>")
     parts.append(f"<pre>{html.escape(json.dumps(config.to_dict(), indent=1))}</pre>")
     if system is not None:

@@ -25,10 +25,17 @@ STAGE_TABLE = (
 
 
 def build_stages() -> dict[str, Stage]:
+    """The study's stages: each module's ``run`` and ``supports``, its summary type, and the
+    earlier versions of its file that give the same results (``stages.SAME_RESULTS``)."""
+    from incipient.workflows.graph import code_digest
+    from incipient.workflows.stages import SAME_RESULTS
+    from incipient.workflows.summaries import BY_STAGE
+
     out = {}
     for name, deps, sections, description, optional in STAGE_TABLE:
         mod = importlib.import_module(f"incipient.workflows.stages.{name}")
-        out[name] = Stage(name, deps, sections, mod.run, description, optional, mod.SYSTEM_PARTS, mod.supports)
+        out[name] = Stage(name, deps, sections, mod.run, description, optional, mod.SYSTEM_PARTS, mod.supports,
+                          summary_type=BY_STAGE[name], same_results_as=SAME_RESULTS.get(code_digest(mod.run), ()))
     return out
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from incipient.workflows.graph import StageContext
+from incipient.workflows.summaries import Figure
 
 
 def save_fig(fig, path: Path, dpi: int = 110) -> None:
@@ -19,11 +20,11 @@ def save_fig(fig, path: Path, dpi: int = 110) -> None:
     plt.close(fig)
 
 
-def figure(ctx: StageContext, fig, name: str, caption: str) -> dict:
+def figure(ctx: StageContext, fig, name: str, caption: str) -> Figure:
     """Save ``fig`` as ``name`` in the stage folder; the report entry for it."""
     p = ctx.path(name)
     save_fig(fig, p)
-    return {"path": str(p.resolve().relative_to(ctx.root.resolve())), "caption": caption}
+    return Figure(path=str(p.resolve().relative_to(ctx.root.resolve())), caption=caption)
 
 
 def md_cell_path(ctx: StageContext) -> Path:

@@ -6,6 +6,7 @@ import numpy as np
 
 from incipient.workflows.graph import StageContext
 from incipient.workflows.stages._common import figure, rows
+from incipient.workflows.summaries import BarriersSummary
 
 SYSTEM_PARTS = ("structure", "potential", "mobile", "pathways")
 
@@ -14,7 +15,7 @@ def supports(system, config) -> str | None:
     return None
 
 
-def run(ctx: StageContext) -> dict:
+def run(ctx: StageContext) -> BarriersSummary:
     import ase.io
 
     from incipient.analysis.barriers import migration_barriers, neb_supercell
@@ -46,8 +47,9 @@ def run(ctx: StageContext) -> dict:
     listing = ", ".join(f"{k} {v:.3f} eV" if np.isfinite(v) else f"{k}: no valid band" for k, v in mb.barriers_eV.items())
     notes = "".join(f"\n{n}" for n in getattr(mb, "notes", ()))
     table = mb.table() if hasattr(mb, "table") else ""
-    return {"barriers_eV": finite, "comparisons": comps, "repeat": list(repeat),
-            "figures": [figure(ctx, mb.plot(), "neb.png", f"Climbing-image NEB energy profiles of the {species} vacancy hops (Figure 1f).")],
-            "text": f"Vacancy-hop CI-NEB from the {'lowest minimum found (relax stage)' if minimum else 'relaxed cell'} in a "
-                    f"{len(atoms)}-atom cell ({list(repeat)}), {c.neb_images} images, fmax {c.neb_fmax_eV_A} eV/A, several "
-                    f"starting paths per hop (straight and through empty face-sharing tetrahedra): {listing}.\n{table}{notes}"}
+    return BarriersSummary(
+        barriers_eV=finite, comparisons=comps, repeat=list(repeat),
+        figures=[figure(ctx, mb.plot(), "neb.png", f"Climbing-image NEB energy profiles of the {species} vacancy hops (Figure 1f).")],
+        text=f"Vacancy-hop CI-NEB from the {'lowest minimum found (relax stage)' if minimum else 'relaxed cell'} in a "
+             f"{len(atoms)}-atom cell ({list(repeat)}), {c.neb_images} images, fmax {c.neb_fmax_eV_A} eV/A, several "
+             f"starting paths per hop (straight and through empty face-sharing tetrahedra): {listing}.\n{table}{notes}")

@@ -6,6 +6,7 @@ import numpy as np
 
 from incipient.workflows.graph import StageContext
 from incipient.workflows.stages._common import figure, rows
+from incipient.workflows.summaries import KappaBTESummary, Table, VelocityConventionKappa
 
 SYSTEM_PARTS = ("published",)
 
@@ -34,7 +35,7 @@ def four_phonon_note(system, config) -> str | None:
     return None
 
 
-def run(ctx: StageContext) -> dict:
+def run(ctx: StageContext) -> KappaBTESummary:
     from incipient.lattice.phonopy_io import read_fc2
     from incipient.transport.lifetimes import from_wigner
     from incipient.transport.wigner import wigner_conductivity
@@ -44,11 +45,11 @@ def run(ctx: StageContext) -> dict:
     fc = ctx.inputs["force_constants"]
     import ase.io
 
-    prim = ase.io.read(fc["primitive_file"])  # the cell the force constants were fitted in
-    sc = tuple(fc["fc_supercell"])
-    fc3 = str(system.published.fc3) if _fc_source(system, ctx.config, 3) == "published" else fc["fc3_file"]
+    prim = ase.io.read(fc.primitive_file)  # the cell the force constants were fitted in
+    sc = tuple(fc.fc_supercell)
+    fc3 = str(system.published.fc3) if _fc_source(system, ctx.config, 3) == "published" else fc.fc3_file
     Ts = tuple(float(t) for t in c.temperatures_K)
-    res = wigner_conductivity(prim, read_fc2(fc["fc2_file"]), fc3, supercell_matrix=sc, phonon_supercell_matrix=sc,
+    res = wigner_conductivity(prim, read_fc2(fc.fc2_file), fc3, supercell_matrix=sc, phonon_supercell_matrix=sc,
                               mesh=tuple(c.mesh), temperatures_K=Ts, symprec=system.symprec)
     res.save(ctx.path("wigner.json"))
     figs = [figure(ctx, res.plot(), "wigner.png", "Wigner conductivity (3ph): spectral and cumulative kappa_p, kappa_c at "
@@ -71,16 +72,16 @@ def run(ctx: StageContext) -> dict:
                                                f"{kp[j, k, k]:.3f}", "W/m/K", note + " (reference: 3+4ph)"))
         comps += rows(system.reference_row(f"kappa_avg_{T[j]:g}K_3p4ph_W_mK", f"kappa_p + kappa_c average at {T[j]:g} K (3ph)",
                                            f"{avg:.3f}", "W/m/K", note + " (reference: 3+4ph)"))
-    summary = {"temperatures_K": T.tolist(), "kappa_p_xyz_W_mK": [[float(kp[i, k, k]) for k in range(3)] for i in range(len(T))],
+    summary = {"temperatures_K": T.tolist(),  # the KappaBTESummary fields "kappa_p_xyz_W_mK": [[float(kp[i, k, k]) for k in range(3)] for i in range(len(T))],
                "kappa_c_xyz_W_mK": [[float(kc[i, k, k]) for k in range(3)] for i in range(len(T))],
                "kappa_avg_W_mK": avg, "kappa_avg_T_K": float(T[j]), "fc3": src3}
     text = f"phono3py Wigner RTA (SMM19) with the effective fc2 from MD and the {src3}; tensors symmetrised with the point group."
-    by_T = fc.get("fc2_by_temperature") or []
+    by_T = fc.fc2_by_temperature
     if len(by_T) > 1:
         from incipient.errors import InputError
         from incipient.transport.wigner_tdep import wigner_temperature_dependent_fc2
 
-        have = [b["temperature_K"] for b in by_T]
+        have = [b.temperature_K for b in by_T]
         Ts_td = tuple(T for T in Ts if min(abs(T - h) for h in have) <= 1.0)
         if len(Ts_td) < len(Ts):
             text += (f" Temperature-dependent fc2: none at {', '.join(f'{T:g}' for T in Ts if T not in Ts_td)} K "
@@ -89,34 +90,34 @@ def run(ctx: StageContext) -> dict:
             if len(Ts_td) < 2:
                 raise InputError("fewer than two kappa temperatures have an fc2 of their own")
             td = wigner_temperature_dependent_fc2(
-                prim, {b["temperature_K"]: read_fc2(b["fc2_file"]) for b in by_T}, fc3, fixed=res,
-                fixed_fc2_temperature_K=fc["temperature_K"], supercell_matrix=sc, phonon_supercell_matrix=sc,
+                prim, {b.temperature_K: read_fc2(b.fc2_file) for b in by_T}, fc3, fixed=res,
+                fixed_fc2_temperature_K=fc.temperature_K, supercell_matrix=sc, phonon_supercell_matrix=sc,
                 temperatures_K=Ts_td, mesh=tuple(c.mesh), symprec=system.symprec)
         except InputError as exc:
             text += f" Temperature-dependent fc2 left out: {exc}."
         else:
             td.save(ctx.path("wigner_tdep.json"))
             figs.append(figure(ctx, td.plot(), "wigner_tdep.png",
-                               f"kappa(T) (3ph) with the fc2 fixed at {fc['temperature_K']:g} K (the paper's way) and with "
+                               f"kappa(T) (3ph) with the fc2 fixed at {fc.temperature_K:g} K (the paper's way) and with "
                                "the effective fc2 fitted to the MD at each temperature."))
             for k, ax in enumerate("xyz"):
                 comps += rows(system.reference_row(f"kappa_alpha_{ax}_3ph_tdep", f"kappa_{ax} (3ph, p + c) ~ T^alpha, fc2 at each T",
                                                    f"{td.alpha_tdep[k]:.2f}", "",
-                                                   f"fixed {fc['temperature_K']:g} K fc2: {td.alpha_fixed[k]:.2f}; "
+                                                   f"fixed {fc.temperature_K:g} K fc2: {td.alpha_fixed[k]:.2f}; "
                                                    f"T = {min(Ts_td):g}-{max(Ts_td):g} K, mesh {list(c.mesh)}"))
             summary.update({"kappa_p_tdep_xyz_W_mK": td.kappa_p_tdep_W_mK.tolist(),
                             "kappa_c_tdep_xyz_W_mK": td.kappa_c_tdep_W_mK.tolist(),
                             "alpha_3ph_fixed_fc2_xyz": td.alpha_fixed.tolist(), "alpha_3ph_tdep_fc2_xyz": td.alpha_tdep.tolist()})
             text += (f" kappa(T) both ways (3ph): T^alpha of kappa_p + kappa_c (x, y, z) "
-                     f"{', '.join(f'{a:.2f}' for a in td.alpha_fixed)} with the {fc['temperature_K']:g} K fc2, "
+                     f"{', '.join(f'{a:.2f}' for a in td.alpha_fixed)} with the {fc.temperature_K:g} K fc2, "
                      f"{', '.join(f'{a:.2f}' for a in td.alpha_tdep)} with the fc2 of each temperature.")
     if why4:
         text += " " + why4
     elif do4:
         from incipient.transport.wigner34 import wigner_3ph_4ph
 
-        fc4 = str(system.published.fc4) if _fc_source(system, ctx.config, 4) == "published" else fc["fc4_file"]
-        fc2 = read_fc2(fc["fc2_file"])
+        fc4 = str(system.published.fc4) if _fc_source(system, ctx.config, 4) == "published" else fc.fc4_file
+        fc2 = read_fc2(fc.fc2_file)
         r34 = wigner_3ph_4ph(prim, fc2, fc3, fc4, supercell_matrix=sc, mesh=tuple(c.mesh),
                              temperatures_K=Ts, n_samples=c.four_phonon_samples or None,
                              n_workers=c.four_phonon_workers, velocity_convention=c.velocity_convention,
@@ -165,14 +166,14 @@ def run(ctx: StageContext) -> dict:
         tables = []
         for ch in conv.channels:
             head, body = conv.table_rows(ch)
-            tables.append({"caption": f"Wigner kappa ({ch}) in each velocity-operator convention (W/m/K), the same "
+            tables.append(Table(caption=f"Wigner kappa ({ch}) in each velocity-operator convention (W/m/K), the same "
                                       f"linewidths in all ({n4_method}): {conv.n_q_irreducible} irreducible q-points "
                                       "with the point-group average. 'sym.-forbidden': the largest element of the "
                                       f"coherence tensor summed over all {conv.n_q_full} q-points without symmetry "
                                       f"that the crystal's point group ({conv.n_point_group} operations) forbids (pairs "
                                       "of non-degenerate modes; zero to rounding for a covariant velocity operator). "
                                       "alpha: kappa_p + kappa_c ~ T^alpha.",
-                           "header": head, "rows": body})
+                                header=head, rows=body))
         summary["tables"] = tables
         ic = list(conv.conventions)
         h = list(conv.channels).index("3+4ph")
@@ -198,7 +199,8 @@ def run(ctx: StageContext) -> dict:
                                                    f"{conv.alpha[lp, h, k]:.2f}", "",
                                                    "this run: lattice-phase velocity operator (ShengBTE Wigner add-ons; "
                                                    f"breaks the crystal symmetry), {n4_method}; paper: 13x13x13, FourPhonon"))
-        summary["conventions"] = {cv: {"alpha_34ph_xyz": conv.alpha[ic.index(cv), h].tolist(),
-                                       "kappa_c_34ph_xyz_W_mK": np.einsum("tii->ti", conv.kappa_c_W_mK[ic.index(cv), h]).tolist(),
-                                       "asym_c_34ph_W_mK": conv.asym_c_W_mK[ic.index(cv), h].tolist()} for cv in ic}
-    return {**summary, "figures": figs, "comparisons": comps, "text": text}
+        summary["conventions"] = {cv: VelocityConventionKappa(
+            alpha_34ph_xyz=conv.alpha[ic.index(cv), h].tolist(),
+            kappa_c_34ph_xyz_W_mK=np.einsum("tii->ti", conv.kappa_c_W_mK[ic.index(cv), h]).tolist(),
+            asym_c_34ph_W_mK=conv.asym_c_W_mK[ic.index(cv), h].tolist()) for cv in ic}
+    return KappaBTESummary(**summary, figures=figs, comparisons=comps, text=text)

@@ -6,6 +6,7 @@ import os
 
 from incipient.workflows.graph import StageContext
 from incipient.workflows.stages._common import figure, md_cell_path, rows
+from incipient.workflows.summaries import MDRun, MDSummary
 
 SYSTEM_PARTS = ("structure", "potential")
 
@@ -48,7 +49,7 @@ def md_task(*, structure_file: str, repeat, potential, output: str, temperature_
             "heat_current": heat_current_every > 0}
 
 
-def run(ctx: StageContext) -> dict:
+def run(ctx: StageContext) -> MDSummary:
     from incipient.md.dynamics import MDResult
     from incipient.transport.ensemble import run_ensemble
 
@@ -74,17 +75,18 @@ def run(ctx: StageContext) -> dict:
         for t in tasks:
             t["threads"] = max(1, cores // workers)
         runs = run_ensemble(md_task, tasks, scheduler=ctx.scheduler, n_workers=workers, progress=ctx.progress)
+    runs = [MDRun.from_dict(r) for r in runs]
     _check_readable(runs)
-    figs = [figure(ctx, MDResult.load(r["result"]).plot(), f"energy_T{r['temperature_K']:g}K_seed{r['seed']}.png",
-                   f"MD at {r['temperature_K']:g} K: temperature and total energy (NVT then NVE).") for r in runs]
-    comps = rows(*(system.reference_row(f"nve_drift_{r['temperature_K']:g}K_meV_atom_ns", f"NVE drift at {r['temperature_K']:g} K",
-                                        f"{r['nve_drift_meV_atom_ns']:.2f}", "meV/atom/ns") for r in runs))
-    drift = "; ".join(f"{r['temperature_K']:g} K: drift {r['nve_drift_meV_atom_ns']:.2f} meV/atom/ns, "
-                      f"NVE mean T {r['mean_temperature_nve_K']:.0f} K, {r['ns_per_day']:.1f} ns/day" for r in runs)
-    return {"runs": runs, "figures": figs, "comparisons": comps, "repeat": list(repeat), "heat_current": heat_every > 0,
-            "text": f"{len(runs)} MD runs of {runs[0]['n_atoms']} atoms ({list(repeat)} supercell): {c.md.nvt_ps} ps NVT "
-                    f"({c.md.thermostat}) then {_nve_text(c.md)} NVE, {c.md.timestep_fs} fs steps. {drift}."
-                    + ("" if heat_every else " No heat current: the potential gives no per-atom energies and virials.")}
+    figs = [figure(ctx, MDResult.load(r.result).plot(), f"energy_T{r.temperature_K:g}K_seed{r.seed}.png",
+                   f"MD at {r.temperature_K:g} K: temperature and total energy (NVT then NVE).") for r in runs]
+    comps = rows(*(system.reference_row(f"nve_drift_{r.temperature_K:g}K_meV_atom_ns", f"NVE drift at {r.temperature_K:g} K",
+                                        f"{r.nve_drift_meV_atom_ns:.2f}", "meV/atom/ns") for r in runs))
+    drift = "; ".join(f"{r.temperature_K:g} K: drift {r.nve_drift_meV_atom_ns:.2f} meV/atom/ns, "
+                      f"NVE mean T {r.mean_temperature_nve_K:.0f} K, {r.ns_per_day:.1f} ns/day" for r in runs)
+    return MDSummary(runs=runs, figures=figs, comparisons=comps, repeat=list(repeat), heat_current=heat_every > 0,
+                     text=f"{len(runs)} MD runs of {runs[0].n_atoms} atoms ({list(repeat)} supercell): {c.md.nvt_ps} ps NVT "
+                          f"({c.md.thermostat}) then {_nve_text(c.md)} NVE, {c.md.timestep_fs} fs steps. {drift}."
+                          + ("" if heat_every else " No heat current: the potential gives no per-atom energies and virials."))
 
 
 def _nve_text(md) -> str:
@@ -99,4 +101,4 @@ def _check_readable(runs) -> None:
     from incipient.md.trajectory import check_trajectory
 
     for r in runs:
-        check_trajectory(r["trajectory"])
+        check_trajectory(r.trajectory)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from incipient.workflows.graph import StageContext
 from incipient.workflows.stages._common import figure, rows
+from incipient.workflows.summaries import MEMRun, MEMSummary
 
 SYSTEM_PARTS = ("mobile", "published", "pathways")
 
@@ -18,7 +19,7 @@ def supports(system, config) -> str | None:
     return None
 
 
-def run(ctx: StageContext) -> dict:
+def run(ctx: StageContext) -> MEMSummary:
     from incipient.experiment.cif import read_structure_from_cif
     from incipient.experiment.mem import mem_from_cif
     from incipient.experiment.profiles import (
@@ -44,19 +45,19 @@ def run(ctx: StageContext) -> dict:
                                                    title=f"{T:g} K: MEM density through {species}"),
                            f"section_{T:g}K.png", f"MEM electron density at {T:g} K on the plane of the two shortest "
                                                   f"{species} paths (Figure 1b); arrows: the paths."))
-        runs.append({"temperature_K": float(T), "R": float(res.R), "wR": float(res.wR), "converged": bool(res.converged),
-                     "n_eval": int(res.n_eval), "time_s": float(res.time_s), "paths": list(prof.paths),
-                     "min_to_peak": prof.min_to_peak.tolist(), "ridge_to_peak": prof.bottleneck_to_peak.tolist()})
+        runs.append(MEMRun(temperature_K=float(T), R=float(res.R), wR=float(res.wR), converged=bool(res.converged),
+                           n_eval=int(res.n_eval), time_s=float(res.time_s), paths=list(prof.paths),
+                           min_to_peak=prof.min_to_peak.tolist(), ridge_to_peak=prof.bottleneck_to_peak.tolist()))
     comps = []
     for name in profiles[0].paths:
         figs.append(figure(ctx, plot_profiles(profiles, name), f"profiles_{name}.png",
                            f"Normalised density along the {species} {name} path at each temperature (Figure 1c)."))
         for r in runs:
-            k = r["paths"].index(name)
-            comps += rows(system.reference_row(f"mem_{name}_ridge_to_peak_{r['temperature_K']:g}K",
-                                               f"MEM {name} channel max / {species} peak at {r['temperature_K']:g} K",
-                                               f"{100 * r['ridge_to_peak'][k]:.2f} %", "",
-                                               f"R = {100 * r['R']:.1f} %, grid {c.grid_A} A"))
-    return {"runs": runs, "figures": figs, "comparisons": comps,
-            "text": "MEM (orders 2 and 4 of the F-constraint, uniform prior, L-BFGS, coarse-to-fine) on the measured "
-                    f"structure factors; density profiles along the {species} paths of the site graph."}
+            k = r.paths.index(name)
+            comps += rows(system.reference_row(f"mem_{name}_ridge_to_peak_{r.temperature_K:g}K",
+                                               f"MEM {name} channel max / {species} peak at {r.temperature_K:g} K",
+                                               f"{100 * r.ridge_to_peak[k]:.2f} %", "",
+                                               f"R = {100 * r.R:.1f} %, grid {c.grid_A} A"))
+    return MEMSummary(runs=runs, figures=figs, comparisons=comps,
+                      text="MEM (orders 2 and 4 of the F-constraint, uniform prior, L-BFGS, coarse-to-fine) on the measured "
+                           f"structure factors; density profiles along the {species} paths of the site graph.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from incipient.workflows.graph import StageContext
 from incipient.workflows.stages._common import rows
+from incipient.workflows.summaries import RelaxSummary
 
 SYSTEM_PARTS = ("structure", "potential")
 
@@ -12,7 +13,7 @@ def supports(system, config) -> str | None:
     return None
 
 
-def run(ctx: StageContext) -> dict:
+def run(ctx: StageContext) -> RelaxSummary:
     import ase.io
 
     from incipient.structures.relax import relax
@@ -37,9 +38,10 @@ def run(ctx: StageContext) -> dict:
                    for k, n in enumerate("abc")))
     table = "\n".join(f"{n}: {a0[k]:.4f} -> {res.lattice_A[k]:.4f} A ({100 * (res.lattice_A[k] / a0[k] - 1):+.2f} %)"
                       for k, n in enumerate("abc"))
-    return {"lattice_A": list(res.lattice_A), "energy_eV_per_atom": res.energy_eV_per_atom, "converged": res.converged,
-            "comparisons": comps,
-            "text": f"{len(atoms)} atoms relaxed with the potential ({system.potential.kind}; FIRE, FrechetCellFilter, "
-                    f"fmax {ctx.config.structure.relax_fmax_eV_A} eV/A): {'converged' if res.converged else 'NOT converged'}, "
-                    f"E = {res.energy_eV_per_atom:.4f} eV/atom.\nInput -> relaxed lattice:\n{table}" + minimum,
-            "minimum_file": str(ctx.path("minimum.json")) if minimum else None}
+    return RelaxSummary(
+        lattice_A=list(res.lattice_A), energy_eV_per_atom=res.energy_eV_per_atom, converged=res.converged,
+        comparisons=comps,
+        text=f"{len(atoms)} atoms relaxed with the potential ({system.potential.kind}; FIRE, FrechetCellFilter, "
+             f"fmax {ctx.config.structure.relax_fmax_eV_A} eV/A): {'converged' if res.converged else 'NOT converged'}, "
+             f"E = {res.energy_eV_per_atom:.4f} eV/atom.\nInput -> relaxed lattice:\n{table}" + minimum,
+        minimum_file=str(ctx.path("minimum.json")) if minimum else None)

@@ -6,6 +6,12 @@ import numpy as np
 
 from incipient.workflows.graph import StageContext
 from incipient.workflows.stages._common import figure, md_cell_path
+from incipient.workflows.summaries import (
+    BranchFitSummary,
+    ForceConstantsSummary,
+    MobilePeak,
+    SpectraSummary,
+)
 
 SYSTEM_PARTS = ("structure", "mobile", "sqw_paths")
 MAX_PATHS = 3
@@ -26,7 +32,7 @@ def _paths(ctx: StageContext, unit_cell, md_cell) -> tuple[dict, list[str]]:
     return dict(out), list(out.notes)
 
 
-def run(ctx: StageContext) -> dict:
+def run(ctx: StageContext) -> SpectraSummary:
     import ase.io
 
     from incipient.analysis.vdos import vdos
@@ -41,14 +47,14 @@ def run(ctx: StageContext) -> dict:
     # is an exact multiple of it, so its Q grid is commensurate in these units
     unit_cell = ase.io.read(md_cell_path(ctx))
     ref_cell = unit_cell.cell.array
-    fc = ctx.inputs.get("force_constants", {})
+    fc = ctx.inputs.get("force_constants")
     figs, dos, notes = [], {}, []
     harmonic_ph = None
     branches = {}
-    t_low = min(r["temperature_K"] for r in ctx.inputs["md"]["runs"])
-    for r in ctx.inputs["md"]["runs"]:
-        T, seed = r["temperature_K"], r["seed"]
-        traj = read_trajectory(r["trajectory"])
+    t_low = min(r.temperature_K for r in ctx.inputs["md"].runs)
+    for r in ctx.inputs["md"].runs:
+        T, seed = r.temperature_K, r.seed
+        traj = read_trajectory(r.trajectory)
         d = vdos(traj)
         d.save(ctx.path(f"vdos_T{T:g}K_seed{seed}.json"))
         figs.append(figure(ctx, d.plot(), f"vdos_T{T:g}K_seed{seed}.png",
@@ -57,7 +63,7 @@ def run(ctx: StageContext) -> dict:
         f = d.frequency_meV
         band = f > 1.0
         if g is not None and band.sum() >= 3:
-            dos[f"{T:g}K"] = {"mobile_peak_meV_xyz": [float(f[band][np.argmax(c[band])]) for c in g]}
+            dos[f"{T:g}K"] = MobilePeak(mobile_peak_meV_xyz=[float(f[band][np.argmax(c[band])]) for c in g])
         e_top = 1.15 * float(f[d.total > 0.01 * d.total.max()].max())  # top of the phonon band, meV
         paths, why = _paths(ctx, unit_cell, traj.cell)
         notes += why
@@ -73,7 +79,7 @@ def run(ctx: StageContext) -> dict:
                 continue
             s = sqw(traj, q, reference_cell=ref_cell, window_size=window, window_step=max(1, window // 4))
             harmonic = None
-            if fc.get("phonopy_params"):
+            if fc is not None and fc.phonopy_params:
                 try:
                     from incipient.spectra.harmonic import harmonic_sqe
 
@@ -89,10 +95,10 @@ def run(ctx: StageContext) -> dict:
             b = fit_lowest_branch(s, temperature_K=float(T), path=name, energy_max_meV=e_top)
             b.save(ctx.path(f"branch_{tag}_T{T:g}K_seed{seed}.npz"))
             ok = b.fitted
-            branches.setdefault(name, {})[f"{T:g}K"] = {
-                "q_rlu": b.q_rlu.tolist(), "E_c_meV": b.E_c_meV.tolist(), "fwhm_meV": b.fwhm_meV.tolist(),
-                "E_c_err_meV": b.E_c_err_meV.tolist(), "fwhm_err_meV": b.fwhm_err_meV.tolist(),
-                "n_fitted": int(ok.sum()), "underdamped_fraction": b.underdamped_fraction}
+            branches.setdefault(name, {})[f"{T:g}K"] = BranchFitSummary(
+                q_rlu=b.q_rlu.tolist(), E_c_meV=b.E_c_meV.tolist(), fwhm_meV=b.fwhm_meV.tolist(),
+                E_c_err_meV=b.E_c_err_meV.tolist(), fwhm_err_meV=b.fwhm_err_meV.tolist(),
+                n_fitted=int(ok.sum()), underdamped_fraction=b.underdamped_fraction)
             if T == t_low and ok.any():
                 figs.append(figure(ctx, b.plot(), f"branch_{tag}_T{T:g}K_seed{seed}.png",
                                    f"Lowest branch along {name} at {T:g} K: DHO fit at each Q (eq. 3), E_c with its "
@@ -112,11 +118,12 @@ def run(ctx: StageContext) -> dict:
                                        f"between the {len(q)} Q points the MD cell allows; red: the MD's DHO E_c "
                                        "there (+- fit error)."))
     notes = list(dict.fromkeys(notes))
-    return {"figures": figs, "dos": dos, "notes": notes, "branches": branches,
-            "text": "VACF DOS from the NVE runs; S(Q,w) on the Q points the MD supercell allows; the lowest branch "
-                    "of each map fitted with one DHO per Q (linewidth and persistence: underdamped if E_c > FWHM/2; "
-                    "the fit errors are scaled by chi^2, MD spectra carry no counting errors)."
-                    + ("\n" + "\n".join(notes) if notes else "")}
+    return SpectraSummary(
+        figures=figs, dos=dos, notes=notes, branches=branches,
+        text="VACF DOS from the NVE runs; S(Q,w) on the Q points the MD supercell allows; the lowest branch "
+             "of each map fitted with one DHO per Q (linewidth and persistence: underdamped if E_c > FWHM/2; "
+             "the fit errors are scaled by chi^2, MD spectra carry no counting errors)."
+             + ("\n" + "\n".join(notes) if notes else ""))
 
 
 N_DENSE = 41
@@ -149,8 +156,8 @@ def _dense_map(ph, start, end, ref_cell, T: float, e_top: float, branch, name: s
     return fig
 
 
-def _phonopy(fc: dict):
+def _phonopy(fc: ForceConstantsSummary):
     """The phonopy object (primitive, supercell, fc2) saved by the force_constants stage."""
     import phonopy
 
-    return phonopy.load(fc["phonopy_params"], produce_fc=False, log_level=0)
+    return phonopy.load(fc.phonopy_params, produce_fc=False, log_level=0)
