@@ -7,7 +7,9 @@ from ase.build import bulk
 from incipient.spectra.paths import (
     check_commensurate,
     commensurate_path,
+    commensurate_points,
     default_sqw_paths,
+    special_point_paths,
     special_points_rlu,
 )
 
@@ -87,3 +89,36 @@ def test_centred_orthorhombic_study_cell_uses_the_true_zone():
         assert np.abs(k_end - np.rint(k_end)).max() > 0.1
     with pytest.raises(ValueError, match="not a reciprocal-lattice vector"):
         default_sqw_paths(ref, sup, bragg_rlu=(1, 0, 0))  # h + k odd: extinct in C-centring
+
+
+def test_special_point_paths_need_no_md_cell():
+    """The segments of default_sqw_paths, in its order, without the commensurability requirement."""
+    ref = np.eye(3) * 3.0
+    assert special_point_paths(ref) == default_sqw_paths(ref, ref * 4)  # G-X, G-M, G-R: all resolved by 4x4x4
+    small = special_point_paths(ref, n_paths=2)
+    assert dict(small) == {"G-X": ((0.0, 0.0, 0.0), (0.0, 0.5, 0.0)), "G-M": ((0.0, 0.0, 0.0), (0.5, 0.5, 0.0))}
+    assert small.notes == [] and dict(default_sqw_paths(ref, ref * 3)) == {}  # what a 3x3x3 cell does not resolve
+    assert list(special_point_paths(ref, n_paths=10, bragg_rlu=(2, 0, 0))) == ["(2,0,0)-X", "(2,0,0)-M", "(2,0,0)-R"]
+    conv = bulk("Cu", "fcc", a=3.61, cubic=True)  # the zone of the primitive cell, r.l.u. of the cubic one
+    sp = special_points_rlu(conv)
+    for name, (start, end) in special_point_paths(conv, n_paths=10).items():
+        np.testing.assert_allclose(end, sp[name.split("-")[1]], atol=1e-12)
+        assert start == (0.0, 0.0, 0.0)
+
+
+def test_commensurate_points_on_any_segment():
+    ref = np.eye(3) * 3.0
+    for start, end in [((0, 0, 0), (0, 0.5, 0)), ((2, 0, 0), (2.5, 0.5, 0.5)), ((0, 0, 0), (0, -0.5, 0)),
+                       ((0, 0.5, 0), (0, 0, 0))]:  # both ends allowed: commensurate_path's points, in order
+        np.testing.assert_allclose(commensurate_points(start, end, ref, ref * 4), commensurate_path(start, end, ref, ref * 4),
+                                   atol=1e-12)
+    # a 3x3x3 cell on Gamma -> X (0, 1/2, 0): X is not allowed, 0 and 1/3 are
+    np.testing.assert_allclose(commensurate_points((0, 0, 0), (0, 0.5, 0), ref, ref * 3), [[0, 0, 0], [0, 1 / 3, 0]],
+                               atol=1e-12)
+    # an odd repeat along one axis only: Gamma alone on (0, 1/2, 1/2)
+    np.testing.assert_allclose(commensurate_points((0, 0, 0), (0, 0.5, 0.5), ref, np.diag([6.0, 3.0, 6.0])), [[0, 0, 0]])
+    assert commensurate_points((0.1, 0, 0), (0.1, 0.5, 0), ref, ref * 4).shape == (0, 3)  # off the grid
+    np.testing.assert_allclose(commensurate_points((0, 0, 0), (0, 0, 0), ref, ref), [[0, 0, 0]])  # a point
+    for q in (commensurate_points((0, 0, 0), (0.5, 0.5, 0.5), ref, ref * 2),):
+        check_commensurate(q, ref, ref * 2)
+        assert len(q) == 2

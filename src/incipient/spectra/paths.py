@@ -10,7 +10,9 @@ allowed Q are the multiples of (1/n1, 1/n2, 1/n3) r.l.u. (the paper's 10x10x10 c
 Paths are arguments, never built in: a system file holds its paths under ``[sqw_paths]``, and
 :func:`default_sqw_paths` derives straight segments from any cell when it has none: from
 Gamma (or a Bragg point G) to the zone-boundary special points of ASE's ``bandpath`` that the
-MD supercell can resolve with at least three Q points.
+MD supercell can resolve with at least three Q points. :func:`special_point_paths` gives the
+same segments without the MD supercell (for harmonic S(Q,E) maps, which need none), and
+:func:`commensurate_points` the Q points an MD supercell resolves on any segment.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from math import gcd
 
 import numpy as np
 
-__all__ = ["SqwPaths", "check_commensurate", "commensurate_path", "default_sqw_paths", "path_distance",
-           "rlu_to_cartesian", "special_points_rlu", "supercell_integers"]
+__all__ = ["SqwPaths", "check_commensurate", "commensurate_path", "commensurate_points", "default_sqw_paths",
+           "format_rlu", "path_distance", "rlu_to_cartesian", "special_point_paths", "special_points_rlu",
+           "supercell_integers"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,30 @@ def commensurate_path(start_rlu, end_rlu, reference_cell, cell) -> np.ndarray:
     # back to r.l.u.: h = m @ inv(cell).T ... via Q_cart = 2 pi m inv(cell).T
     q_cart = 2.0 * np.pi * m @ np.linalg.inv(np.asarray(cell, float)).T
     return q_cart @ np.asarray(reference_cell, float).T / (2.0 * np.pi)
+
+
+def commensurate_points(start_rlu, end_rlu, reference_cell, cell, *, tol: float = 1e-6) -> np.ndarray:
+    """All Q on the segment start -> end (inclusive) that the supercell ``cell`` allows, (n, 3)
+    r.l.u., in order from ``start``; the end points need not be allowed (n may be 0).
+
+    Q(t) = start + t (end - start), 0 <= t <= 1, is allowed when every ``Q . a_sup_i / (2 pi)``
+    is an integer. With both ends allowed this is :func:`commensurate_path`.
+    """
+    start = np.asarray(start_rlu, dtype=float).reshape(3)
+    end = np.asarray(end_rlu, dtype=float).reshape(3)
+    m0 = supercell_integers(rlu_to_cartesian(start, reference_cell), cell)[0]
+    dm = supercell_integers(rlu_to_cartesian(end - start, reference_cell), cell)[0]
+    i = int(np.argmax(np.abs(dm)))
+    if abs(dm[i]) < tol:  # a point, not a segment
+        ok = np.all(np.abs(m0 - np.round(m0)) <= tol)
+        return start[None, :] if ok else np.zeros((0, 3))
+    # t at which component i is an integer, then keep those where every component is
+    lo, hi = sorted((m0[i], m0[i] + dm[i]))
+    t = (np.arange(np.ceil(lo - tol), np.floor(hi + tol) + 1) - m0[i]) / dm[i]
+    t = np.sort(np.clip(t, 0.0, 1.0))
+    m = m0[None, :] + t[:, None] * dm[None, :]
+    keep = np.all(np.abs(m - np.round(m)) <= tol, axis=1)
+    return start[None, :] + t[keep, None] * (end - start)[None, :]
 
 
 def path_distance(q_rlu, reference_cell) -> np.ndarray:
@@ -137,8 +164,50 @@ def _split_labels(path: str) -> list[str]:
     return out
 
 
-def _fmt(v) -> str:
+def format_rlu(v) -> str:
+    """A Q point as ``(0,0.5,-0.25)`` (integers without decimals, else 4 significant digits)."""
     return "(" + ",".join(f"{x:.4g}" if abs(x - round(x)) > 1e-9 else str(int(round(x))) for x in v) + ")"
+
+
+def _candidates(reference_cell, primitive_cell, bragg_rlu) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, start, end) from ``bragg_rlu`` to each zone-boundary special point, axis-aligned
+    points first (then ASE's order); r.l.u. of ``reference_cell``."""
+    ref = _cell_array(reference_cell)
+    g = np.asarray(bragg_rlu, dtype=float).reshape(3)
+    bz = _zone_cell(reference_cell, primitive_cell)
+    pts = special_points_rlu(ref, bz)
+    if bz is not None:
+        k = g @ np.linalg.inv(ref).T @ bz.T
+        if np.abs(k - np.rint(k)).max() > 1e-6:
+            raise ValueError(f"bragg_rlu {format_rlu(g)} is not a reciprocal-lattice vector of the primitive lattice "
+                             f"(reduced coordinates {np.round(k, 4).tolist()})")
+    start_name = "G" if not g.any() else format_rlu(g)
+    candidates = []
+    for idx, (lab, h) in enumerate(pts.items()):
+        if lab == "G" or np.abs(h).max() < 1e-9:
+            continue
+        nnz = int(np.sum(np.abs(h) > 1e-9))
+        candidates.append((nnz, idx, lab, h))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    return [(f"{start_name}-{lab}", g, g + h) for _, _, lab, h in candidates]
+
+
+def _segment(start, end) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    return tuple(float(x) + 0.0 for x in start), tuple(float(round(x, 12)) + 0.0 for x in end)
+
+
+def special_point_paths(reference_cell, n_paths: int = 3, *, primitive_cell=None,
+                        bragg_rlu=(0.0, 0.0, 0.0)) -> SqwPaths:
+    """Straight paths from ``bragg_rlu`` to the zone-boundary special points, with no MD supercell.
+
+    The segments of :func:`default_sqw_paths` in the same order (axis-aligned special points
+    first) but without its commensurability requirement: for maps that need no MD supercell,
+    such as the harmonic S(Q,E) of force constants, when the MD cell resolves too few Q points.
+    Arguments as for :func:`default_sqw_paths`; returns up to ``n_paths`` paths
+    ``{"G-X": (start, end), ...}`` (r.l.u. tuples), with no notes.
+    """
+    return SqwPaths({name: _segment(g, end) for name, g, end in
+                     _candidates(reference_cell, primitive_cell, bragg_rlu)[:n_paths]})
 
 
 def default_sqw_paths(reference_cell, supercell_cell, n_paths: int = 3, *, primitive_cell=None,
@@ -157,42 +226,25 @@ def default_sqw_paths(reference_cell, supercell_cell, n_paths: int = 3, *, primi
     """
     ref = _cell_array(reference_cell)
     sup = _cell_array(supercell_cell)
-    g = np.asarray(bragg_rlu, dtype=float).reshape(3)
-    bz = _zone_cell(reference_cell, primitive_cell)
-    pts = special_points_rlu(ref, bz)
-    if bz is not None:
-        k = g @ np.linalg.inv(ref).T @ bz.T
-        if np.abs(k - np.rint(k)).max() > 1e-6:
-            raise ValueError(f"bragg_rlu {_fmt(g)} is not a reciprocal-lattice vector of the primitive lattice "
-                             f"(reduced coordinates {np.round(k, 4).tolist()})")
-    start_name = "G" if not g.any() else _fmt(g)
+    candidates = _candidates(reference_cell, primitive_cell, bragg_rlu)
     rep = np.linalg.solve(ref.T, sup.T).T  # supercell rows in units of the reference rows
-    grid = (f" (it allows Q on a {_fmt(1.0 / np.abs(np.diag(rep)))} r.l.u. grid)"
+    grid = (f" (it allows Q on a {format_rlu(1.0 / np.abs(np.diag(rep)))} r.l.u. grid)"
             if np.allclose(rep, np.diag(np.diag(rep)), atol=1e-6) else "")
     notes: list[str] = []
-    candidates = []
-    for idx, (lab, h) in enumerate(pts.items()):
-        if lab == "G" or np.abs(h).max() < 1e-9:
-            continue
-        nnz = int(np.sum(np.abs(h) > 1e-9))
-        candidates.append((nnz, idx, lab, h))
-    candidates.sort(key=lambda c: (c[0], c[1]))
     out = {}
-    for _, _, lab, h in candidates:
-        name = f"{start_name}-{lab}"
-        end = g + h
+    for name, g, end in candidates:
         if len(out) >= n_paths:
             break
         try:
             q = commensurate_path(g, end, ref, sup)
         except ValueError:
-            notes.append(f"{name}: end point {_fmt(end)} r.l.u. is not commensurate with the MD supercell{grid}")
+            notes.append(f"{name}: end point {format_rlu(end)} r.l.u. is not commensurate with the MD supercell{grid}")
             continue
         if len(q) < min_points:
-            notes.append(f"{name}: the MD supercell allows only {len(q)} Q points on {_fmt(g)} -> {_fmt(end)} "
+            notes.append(f"{name}: the MD supercell allows only {len(q)} Q points on {format_rlu(g)} -> {format_rlu(end)} "
                          f"(at least {min_points} needed)")
             continue
-        out[name] = (tuple(float(x) + 0.0 for x in g), tuple(float(round(x, 12)) + 0.0 for x in end))
+        out[name] = _segment(g, end)
     if not out:
         notes.append("no special point gives a path with enough commensurate Q points: use a larger MD supercell")
     for n in notes:
