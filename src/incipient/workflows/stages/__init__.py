@@ -21,7 +21,7 @@ SAME_RESULTS: dict[str, tuple[str, ...]] = {
     "c5667be37e4bd3ee": ("2a7627972fe937e5",),  # migration.py
     "d7a5a674cc340b21": ("d94b217701541af9",),  # barriers.py
     "28848e26377acdaf": ("5c416e4f903aed72",),  # force_constants.py
-    "bed13b477f260f9c": ("93472a784ce340a2",),  # kappa_bte.py
+    "4a36639b5bc74eb3": ("93472a784ce340a2",),  # kappa_bte.py
     "a46465f9e421fc9c": ("8ab9097b05e53056",),  # kappa_gk.py
     "2fab6620c4340ce3": ("b624a85578851110",),  # mem.py
     "4862937529e8b402": ("bd46d0c2f0b3f59c",),  # classify.py

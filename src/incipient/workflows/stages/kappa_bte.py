@@ -72,7 +72,7 @@ def run(ctx: StageContext) -> KappaBTESummary:
                                                f"{kp[j, k, k]:.3f}", "W/m/K", note + " (reference: 3+4ph)"))
         comps += rows(system.reference_row(f"kappa_avg_{T[j]:g}K_3p4ph_W_mK", f"kappa_p + kappa_c average at {T[j]:g} K (3ph)",
                                            f"{avg:.3f}", "W/m/K", note + " (reference: 3+4ph)"))
-    summary = {"temperatures_K": T.tolist(),  # the KappaBTESummary fields "kappa_p_xyz_W_mK": [[float(kp[i, k, k]) for k in range(3)] for i in range(len(T))],
+    summary = {"temperatures_K": T.tolist(), "kappa_p_xyz_W_mK": [[float(kp[i, k, k]) for k in range(3)] for i in range(len(T))],
                "kappa_c_xyz_W_mK": [[float(kc[i, k, k]) for k in range(3)] for i in range(len(T))],
                "kappa_avg_W_mK": avg, "kappa_avg_T_K": float(T[j]), "fc3": src3}
     text = f"phono3py Wigner RTA (SMM19) with the effective fc2 from MD and the {src3}; tensors symmetrised with the point group."
