@@ -48,3 +48,14 @@ def test_no_peak_is_not_fitted():
     m.sqw_per_meV[1] = 1e-4 + 0 * m.sqw_per_meV[1]  # a flat spectrum: nothing to fit
     fit = fit_lowest_branch(m, temperature_K=300.0)
     assert fit.fitted.tolist() == [True, False] and np.isnan(fit.E_c_meV[1])
+
+
+def test_q_zero_is_never_fitted():
+    """S(0, w) of an MD cell is elastic only (the Q = 0 density is the number of atoms); what lies
+    above zero energy is rounding noise (1e-12 of the elastic line in a CHGNet run, which a DHO
+    fitted at 6 meV): Gamma gets no branch energy, whatever its spectrum looks like."""
+    m = _synthetic(np.array([2.0, 3.0]), np.array([0.3, 0.3]))
+    assert fit_lowest_branch(m, temperature_K=300.0).fitted.tolist() == [True, True]
+    m.q_rlu = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]])  # the same spectra, the first at Q = 0
+    fit = fit_lowest_branch(m, temperature_K=300.0)
+    assert fit.fitted.tolist() == [False, True] and np.isnan(fit.E_c_meV[0])

@@ -11,7 +11,9 @@ leaving a Bragg point this gives E_c(Q), the FWHM 2 gamma(Q), and the quality fa
 E_c / (2 gamma): a mode with E_c > gamma is underdamped (it persists for more than one period),
 one with gamma >= E_c is overdamped (no propagating phonon), the paper's TA-mode question.
 A Q with no inelastic peak (e.g. a Bragg point), or whose fit fails, puts E_c at the edge of its
-window or leaves E_c uncertain by more than ``MAX_RELATIVE_ERROR`` of itself, is marked False in ``fitted`` and reported as NaN. A FWHM well below the bin spacing means
+window or leaves E_c uncertain by more than ``MAX_RELATIVE_ERROR`` of itself, is marked False in ``fitted`` and reported as NaN.
+Q = 0 is never fitted: the density's Q = 0 component is the constant number of atoms, so
+S(0, w) is elastic only and any peak above zero energy is rounding noise. A FWHM well below the bin spacing means
 a resolution-limited (long-lived) mode.
 """
 
@@ -113,7 +115,10 @@ def fit_lowest_branch(s, *, temperature_K: float, path: str = "", energy_max_meV
     out = {k: np.full(nq, np.nan) for k in ("E_c_meV", "E_c_err_meV", "fwhm_meV", "fwhm_err_meV")}
     fitted = np.zeros(nq, bool)
     top = e[-1] if energy_max_meV is None else float(energy_max_meV)
+    q_zero = np.abs(np.asarray(s.q_rlu, float)).max(axis=1) < 1e-9  # S(0, w): elastic only
     for k in range(nq):
+        if q_zero[k]:
+            continue
         y = spec[k]
         ep = _lowest_peak(e[e <= top], y[e <= top], 1.5 * de)
         if ep is None:
