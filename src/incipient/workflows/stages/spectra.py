@@ -222,6 +222,7 @@ def _dense_map(ph, start, end, ref_cell, T: float, e_top: float, branch, name: s
     if ok.any() or (md_q_rlu is not None and len(md_q_rlu)):
         ax.legend(fontsize=7, loc="upper left")
     ax.set_title(f"harmonic S(Q,E) along {name}, {T:g} K", fontsize=9)
+    fig.tight_layout()  # room for the title above the map
     return fig
 
 
