@@ -245,6 +245,28 @@ def _min_pair_width2(px, py, vx, vy, use_max, out2):  # pragma: no cover - compi
             out2[1] = min(out2[1], dp)
 
 
+@njit(cache=True, inline="always")
+def _bound_from_pairs(ab0, ab1, ac0, ac1, bc0, bc1, signs, use_max, scalebroad, sigma_min):  # pragma: no cover
+    """The width bound of one triple from its three slot pairs' minima (index 0: same signs,
+    1: opposite signs): the smallest width over the role patterns, at least sigma_min."""
+    best = np.inf
+    for p in range(signs.shape[0]):
+        same_ab = signs[p, 0] == signs[p, 1]
+        same_ac = signs[p, 0] == signs[p, 2]
+        same_bc = signs[p, 1] == signs[p, 2]
+        dab = ab0 if same_ab else ab1
+        dac = ac0 if same_ac else ac1
+        dbc = bc0 if same_bc else bc1
+        if use_max:
+            s2 = min(dab, min(dac, dbc)) / 2.0
+        else:
+            s2 = (dab + dac + dbc) / 6.0 * 2.0 / 3.0
+        best = min(best, s2)
+    if not np.isfinite(best):
+        return sigma_min
+    return max(scalebroad * np.sqrt(best), sigma_min)
+
+
 @njit(cache=True)
 def triple_width_bound(vproj, partner, ca, cb, cc, signs, mode, scalebroad, sigma_min, out):  # pragma: no cover
     """Lower bound of the smearing width of any process of each slot triple (sampling proxy).
@@ -265,20 +287,8 @@ def triple_width_bound(vproj, partner, ca, cb, cc, signs, mode, scalebroad, sigm
         _min_pair_width2(vproj[a], vproj[b], partner[a], partner[b], use_max, dab)
         _min_pair_width2(vproj[a], vproj[c], partner[a], partner[c], use_max, dac)
         _min_pair_width2(vproj[b], vproj[c], partner[b], partner[c], use_max, dbc)
-        best = np.inf
-        for p in range(signs.shape[0]):
-            iab = 0 if signs[p, 0] == signs[p, 1] else 1
-            iac = 0 if signs[p, 0] == signs[p, 2] else 1
-            ibc = 0 if signs[p, 1] == signs[p, 2] else 1
-            if use_max:
-                s2 = min(dab[iab], min(dac[iac], dbc[ibc])) / 2.0
-            else:
-                s2 = (dab[iab] + dac[iac] + dbc[ibc]) / 6.0 * 2.0 / 3.0
-            best = min(best, s2)
-        if not np.isfinite(best):
-            out[n] = sigma_min
-        else:
-            out[n] = max(scalebroad * np.sqrt(best), sigma_min)
+        out[n] = _bound_from_pairs(dab[0], dab[1], dac[0], dac[1], dbc[0], dbc[1], signs, use_max,
+                                   scalebroad, sigma_min)
 
 
 @njit(cache=True, parallel=True)
@@ -314,20 +324,8 @@ def triple_width_bound_table(table, ca, cb, cc, signs, mode, scalebroad, sigma_m
         a = ca[n]
         b = cb[n]
         c = cc[n]
-        best = np.inf
-        for p in range(signs.shape[0]):
-            iab = 0 if signs[p, 0] == signs[p, 1] else 1
-            iac = 0 if signs[p, 0] == signs[p, 2] else 1
-            ibc = 0 if signs[p, 1] == signs[p, 2] else 1
-            if use_max:
-                s2 = min(table[a, b, iab], min(table[a, c, iac], table[b, c, ibc])) / 2.0
-            else:
-                s2 = (table[a, b, iab] + table[a, c, iac] + table[b, c, ibc]) / 6.0 * 2.0 / 3.0
-            best = min(best, s2)
-        if not np.isfinite(best):
-            out[n] = sigma_min
-        else:
-            out[n] = max(scalebroad * np.sqrt(best), sigma_min)
+        out[n] = _bound_from_pairs(table[a, b, 0], table[a, b, 1], table[a, c, 0], table[a, c, 1],
+                                   table[b, c, 0], table[b, c, 1], signs, use_max, scalebroad, sigma_min)
 
 
 @njit(cache=True)
