@@ -25,4 +25,6 @@ SAME_RESULTS: dict[str, tuple[str, ...]] = {
     "a46465f9e421fc9c": ("8ab9097b05e53056",),  # kappa_gk.py
     "2fab6620c4340ce3": ("b624a85578851110",),  # mem.py
     "4862937529e8b402": ("bd46d0c2f0b3f59c",),  # classify.py
+    # spectra.py: shared caption and file-tag helpers (same figures, same captions)
+    "158b92a482ebc2ae": ("8ea28eea40201d3d",),  # spectra.py
 }

@@ -98,23 +98,20 @@ def run(ctx: StageContext) -> SpectraSummary:
                         notes.append(f"path {name}: the MD supercell allows only {len(q)} Q points on it, and the "
                                      f"dense harmonic S(Q,E) along it failed: {exc}")
                         continue
-                    tag = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+                    tag = _tag(name)
                     notes.append(note)
                     if b is not None:
                         branches.setdefault(name, {})[f"{T:g}K"] = _branch_summary(b)
                     n_fit = 0 if b is None else int(b.fitted.sum())
                     figs.append(figure(ctx, fig, f"sqe_dense_{tag}_T{T:g}K.png",
-                                       f"Harmonic S(Q,E) of the effective fc2 along {name} on {N_DENSE} Q points "
-                                       f"(X-ray form factors, Debye-Waller and Bose factors at {T:g} K, "
-                                       f"modes drawn {DENSE_FWHM_MEV:g} meV wide, white lines; the paper's IXS "
-                                       f"resolution is 1.5 meV). The MD supercell resolves only {_n_points(len(q))} "
+                                       _dense_caption(name, T) + f". The MD supercell resolves only {_n_points(len(q))} "
                                        "on this path (triangles), too few for an MD S(Q,w) map"
                                        + (f"; red: the MD's DHO E_c at {n_fit} of them (+- fit error)." if n_fit else
                                           "; no MD peak fitted there.")))
                 continue
             s = sqw(traj, q, reference_cell=ref_cell, window_size=window, window_step=max(1, window // 4))
             harmonic = None
-            if fc is not None and fc.phonopy_params:
+            if has_fc2:
                 try:
                     from incipient.spectra.harmonic import harmonic_sqe
 
@@ -123,7 +120,7 @@ def run(ctx: StageContext) -> SpectraSummary:
                     harmonic = harmonic_sqe(harmonic_ph, q, temperature_K=float(T), reference_cell=ref_cell)
                 except Exception as exc:  # the overlay is optional; say why it is missing
                     notes.append(f"harmonic S(Q,E) not overlaid on {name}: {exc}")
-            tag = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+            tag = _tag(name)
             figs.append(figure(ctx, s.plot(harmonic=harmonic, energy_max_meV=e_top), f"sqw_{tag}_T{T:g}K_seed{seed}.png",
                                f"S(Q,w) from MD along {name} (r.l.u. of the study cell) at {T:g} K, X-ray form factors, "
                                f"{len(q)} Q points" + (" (dots: harmonic modes of the effective fc2)" if harmonic is not None else "")))
@@ -143,10 +140,7 @@ def run(ctx: StageContext) -> SpectraSummary:
                     notes.append(f"dense harmonic S(Q,E) along {name} left out: {exc}")
                 else:
                     figs.append(figure(ctx, fig, f"sqe_dense_{tag}_T{T:g}K.png",
-                                       f"Harmonic S(Q,E) of the effective fc2 along {name} on {N_DENSE} Q points "
-                                       f"(X-ray form factors, Debye-Waller and Bose factors at {T:g} K, "
-                                       f"modes drawn {DENSE_FWHM_MEV:g} meV wide, white lines; the paper's IXS "
-                                       "resolution is 1.5 meV): the dispersion "
+                                       _dense_caption(name, T) + ": the dispersion "
                                        f"between the {len(q)} Q points the MD cell allows; red: the MD's DHO E_c "
                                        "there (+- fit error)."))
     notes = list(dict.fromkeys(notes))
@@ -167,6 +161,18 @@ def _branch_summary(b) -> BranchFitSummary:
     return BranchFitSummary(q_rlu=b.q_rlu.tolist(), E_c_meV=b.E_c_meV.tolist(), fwhm_meV=b.fwhm_meV.tolist(),
                             E_c_err_meV=b.E_c_err_meV.tolist(), fwhm_err_meV=b.fwhm_err_meV.tolist(),
                             n_fitted=int(ok.sum()), underdamped_fraction=b.underdamped_fraction)
+
+
+def _tag(name: str) -> str:
+    """A path name as part of a file name."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+
+
+def _dense_caption(name: str, T: float) -> str:
+    """The first part of the caption of a dense harmonic S(Q,E) figure."""
+    return (f"Harmonic S(Q,E) of the effective fc2 along {name} on {N_DENSE} Q points (X-ray form factors, "
+            f"Debye-Waller and Bose factors at {T:g} K, modes drawn {DENSE_FWHM_MEV:g} meV wide, white lines; "
+            "the paper's IXS resolution is 1.5 meV)")
 
 
 def _n_points(n: int) -> str:
