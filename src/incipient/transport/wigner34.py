@@ -365,7 +365,12 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
     )
     from incipient.transport.fits import power_law_alpha
     from incipient.transport.fourphonon import mesh_phonons
-    from incipient.transport.threephonon import fc3_sparsity_mask, isotope_rates, three_phonon_rates
+    from incipient.transport.threephonon import (
+        FLOOR_CV,
+        fc3_sparsity_mask,
+        isotope_rates,
+        three_phonon_rates,
+    )
     from incipient.transport.wigner_assembly import (
         point_group_cartesian,
         velocity_operator,
@@ -407,7 +412,7 @@ def wigner_3ph_4ph(primitive, fc2, fc3, fc4, *, supercell_matrix=(3, 3, 3), mesh
             say(f"phono3py set up ({stages['3ph_setup_s']:.1f} s); 3ph rates: {int(n_samples_3ph)} sampled "
                 "triplets per q-point, isotope rates")
             r3s = three_phonon_rates(ph3, T, n_samples=int(n_samples_3ph),
-                                     **({} if floor_cv_3ph is None else {"floor_cv": float(floor_cv_3ph)}),
+                                     floor_cv=FLOOR_CV if floor_cv_3ph is None else float(floor_cv_3ph),
                                      rng=np.random.default_rng(np.random.SeedSequence([int(rng), 3])),
                                      progress=progress)
             q, w = r3s.qpoints_frac, r3s.weights
