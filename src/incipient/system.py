@@ -327,9 +327,9 @@ class System:
         """The potential's cutoff radius where it has one (MTP: max_dist), else None."""
         if self.potential.mtp is None:
             return None
-        from incipient.potentials.mtp_file import read_mtp
+        from incipient.potentials.mtp_file import READABLE_RADIAL_BASES, read_mtp
 
-        return float(read_mtp(self.potential.mtp).cutoff_A)
+        return float(read_mtp(self.potential.mtp, radial_bases=READABLE_RADIAL_BASES).cutoff_A)
 
     # ------------------------------------------------------------------ data and provenance
     @property

@@ -230,7 +230,7 @@ def test_monitor_stops_md_at_gamma_break(converged, tmp_path):
     last = state / f"round_{res.n_rounds - 1:03d}"
     act = ActiveSet.load(last / "active_set.npz", read_mtp(last / "pot.mtp"))
     a = _cu3au(rattle=0.0)
-    a.set_cell(a.cell.array * 0.93, scale_atoms=True)  # compressed: far outside the training set
+    a.set_cell(a.cell.array * 0.90, scale_atoms=True)  # compressed: far outside the training set
     traj = tmp_path / "graded.extxyz"
     r, cand = run_graded_md(a, MTP(last / "pot.mtp", species=SPECIES), act, temperature_K=1500.0, steps=2000,
                             grade_every=5, gamma_select=2.0, gamma_break=4.0, trajectory=traj, seed=1)

@@ -156,7 +156,7 @@ def test_binary_outside_the_tail_names_file_and_line(tmp_path, pair):
 
 @pytest.mark.parametrize("basis,what", [
     ("RBShapeev", "Shapeev polynomial basis"),
-    ("RBChebyshev_repuls", "evaluated only by incipient.potentials.mtp_numpy"),
+    ("RBChebyshev_repuls", "evaluated by incipient.potentials.MTP (the calculator) but not trained"),
     ("LRBSChebyshev", ""),
 ])
 def test_unsupported_bases_are_named(tmp_path, pair, basis, what):
@@ -229,3 +229,78 @@ def test_repulsive_basis_in_the_numpy_reference(tmp_path, pair):
         rng.bit_generator.state = state
         em = site(vm, True)[0][0]
         assert g_close[0, c] == pytest.approx((ep - em) / (2 * h), rel=1e-6, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def repulsive_pot(pair, tmp_path_factory):
+    p = tmp_path_factory.mktemp("repuls") / "repuls.mtp"
+    p.write_bytes(pair[0].read_bytes().replace(b"= RBChebyshev\n", b"= RBChebyshev_repuls\n"))
+    return p
+
+
+def squeezed(min_dist, seed=0):
+    """cu3au with atom 1 moved to 0.8 min_dist of atom 0 (the closest pair of the cell)."""
+    a = cu3au(seed)
+    d = a.positions[1] - a.positions[0]
+    a.positions[1] = a.positions[0] + d / np.linalg.norm(d) * 0.8 * min_dist
+    assert 0.75 * min_dist < np.min(a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)]) < min_dist
+    return a
+
+
+def _results(calc, atoms):
+    atoms = atoms.copy()
+    atoms.calc = calc
+    return (atoms.get_potential_energy(), atoms.get_potential_energies(), atoms.get_forces(),
+            atoms.get_stress(), calc.results.get("virials"))
+
+
+@pytest.mark.parametrize("backend", ["c", "numba"])
+def test_repulsive_basis_in_the_calculator_equals_the_numpy_reference(pair, repulsive_pot, backend):
+    """RBChebyshev_repuls through the compiled kernels (clamped vectors + projected gradients,
+    module potentials.repulsion) against mtp_numpy's direct clamp, to 1e-10 relative."""
+    ref_calc = MTP(repulsive_pot, species=SPECIES, backend="numpy")
+    assert ref_calc.repulsive
+    atoms = squeezed(ref_calc.model.min_dist_A)
+    ref = _results(ref_calc, atoms)
+    got = _results(MTP(repulsive_pot, species=SPECIES, backend=backend), atoms)
+    plain = _results(MTP(pair[0], species=SPECIES, backend=backend), atoms)
+    assert abs(ref[0] - plain[0]) > 1.0  # the close pair's repulsion is there (eV)
+    for g, r in zip(got, ref, strict=True):
+        if r is not None:
+            np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-9 * np.max(np.abs(r)))
+    # with no pair below min_dist the repulsive file evaluates exactly as the plain one
+    far = cu3au(0)
+    a, b = _results(MTP(repulsive_pot, species=SPECIES, backend=backend), far), \
+        _results(MTP(pair[0], species=SPECIES, backend=backend), far)
+    assert a[0] == b[0] and np.array_equal(a[2], b[2])
+
+
+def test_repulsive_basis_forces_and_stress_are_derivatives_of_the_energy(repulsive_pot):
+    """C backend: forces and stress against central differences of the energy (h = 1e-5 A)."""
+    calc = MTP(repulsive_pot, species=SPECIES, backend="c")
+    atoms = squeezed(calc.model.min_dist_A, seed=1)
+    atoms.calc = calc
+    F = atoms.get_forces()
+    h = 1e-5
+    for i in (0, 1, 5):
+        for c in range(3):
+            p = atoms.positions.copy()
+            atoms.positions[i, c] = p[i, c] + h
+            ep = atoms.get_potential_energy()
+            atoms.positions[i, c] = p[i, c] - h
+            em = atoms.get_potential_energy()
+            atoms.positions = p
+            assert F[i, c] == pytest.approx(-(ep - em) / (2 * h), rel=1e-6, abs=1e-5)
+    np.testing.assert_allclose(atoms.get_stress(), calc.calculate_numerical_stress(atoms, d=1e-6),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_repulsive_basis_in_a_batch(repulsive_pot):
+    """evaluate_batch: a squeezed and a plain cell in one call equal their single evaluations."""
+    calc = MTP(repulsive_pot, species=SPECIES, backend="c")
+    cells = [squeezed(calc.model.min_dist_A, seed=2), cu3au(3)]
+    batch = calc.evaluate_batch(cells)
+    for atoms, res in zip(cells, batch, strict=True):
+        one = calc.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, atoms.numbers)
+        assert res["energy"] == pytest.approx(one["energy"], rel=1e-12)
+        np.testing.assert_allclose(res["forces"], one["forces"], rtol=1e-10, atol=1e-10)

@@ -28,6 +28,10 @@ Checks (cheap next to the kernel; each a one-line :mod:`incipient.errors` except
   meaningless energies, e.g. -6.6e5 eV for two atoms 0.3 A apart);
 * after it: energy and forces finite (:class:`RunError`).
 
+MLIP-3's ``RBChebyshev_repuls`` radial basis (frozen below ``min_dist`` plus a fixed pair
+repulsion) is evaluated on every backend: the numpy one clamps directly, the compiled ones get
+pairs below ``min_dist`` through :mod:`incipient.potentials.repulsion` (exact, no kernel change).
+
 Many structures at once: :meth:`MTP.evaluate_batch` (one kernel call for all, results per
 structure) and :meth:`MTP.calculate_batch` (fills each ASE image's calculator results).
 
@@ -46,7 +50,8 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import atomic_numbers, chemical_symbols
 
 from incipient.errors import InputError, RunError
-from incipient.potentials.mtp_file import MTPModel, read_mtp
+from incipient.potentials import repulsion
+from incipient.potentials.mtp_file import READABLE_RADIAL_BASES, MTPModel, read_mtp
 from incipient.potentials.mtp_tables import build_tables
 from incipient.potentials.neighbors import closest_pair, neighbor_list, periodic_batch_neighbor_list
 
@@ -162,7 +167,8 @@ class MTP(Calculator):
             raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if not (np.isfinite(min_pair_fraction) and 0.0 <= min_pair_fraction < 1.0):
             raise InputError(f"min_pair_fraction must be in [0, 1), got {min_pair_fraction!r}")
-        self.model: MTPModel = read_mtp(path)
+        self.model: MTPModel = read_mtp(path, radial_bases=READABLE_RADIAL_BASES)
+        self.repulsive = self.model.radial_basis_type == "RBChebyshev_repuls"
         self.sha256 = _sha256(path)
         declared = self.model.species or _known_potentials().get(self.sha256)
         if species is None:
@@ -339,6 +345,17 @@ class MTP(Calculator):
 
     def _evaluate_lists(self, offsets, nbr, vecs, types, virials: bool):
         """(E (N,), F (N, 3), W (N, 3, 3) or None) from a CSR neighbour list, by the chosen backend."""
+        if self.repulsive and self.backend != "numpy":
+            close = repulsion.close_pairs(vecs, self.model.min_dist_A)
+            if close.size:  # MLIP-3's RBChebyshev_repuls below min_dist (module repulsion)
+                from incipient.potentials.mtp_kernel import forces_and_virials
+
+                E, G = self._site_energies_and_gradients(
+                    offsets, nbr, repulsion.clamped_vectors(vecs, close, self.model.min_dist_A), types)
+                centre = np.searchsorted(offsets, close, side="right") - 1
+                E, G = repulsion.correct(E, G, centre, vecs, close, self.model.min_dist_A)
+                F, W = forces_and_virials(offsets, nbr, vecs, G, len(types), virials)
+                return E, F, (W if virials else None)
         t = self.tables
         if self.backend == "c":
             import numba
@@ -350,33 +367,15 @@ class MTP(Calculator):
         if self.backend == "numba":
             import numba
 
-            from incipient.potentials.mtp_kernel import (
-                BLOCK,
-                forces_and_virials,
-                site_energies_and_gradients,
-            )
+            from incipient.potentials.mtp_kernel import forces_and_virials
 
-            # a block of BLOCK atoms is the unit of parallel work: one thread when there are
-            # fewer than two blocks per thread
-            threads = numba.get_num_threads()
-            if -(-len(types) // BLOCK) < 2 * threads:
-                numba.set_num_threads(1)
-            try:
-                E, G = site_energies_and_gradients(
-                    offsets, nbr, vecs, types, t.radial_coeffs, t.min_dist, t.max_dist, t.scaling,
-                    t.mono_parent, t.mono_dir, t.mono_pow, t.mono_lower, t.basic_mu, t.basic_mono,
-                    t.times, t.times_mult, t.n_moments, t.mapping, t.moment_coeffs, t.species_coeffs,
-                    t.mb_ptr, t.mb_idx, t.pull_ptr, t.pull_i3, t.pull_oth, t.pull_mult,
-                    np.argsort(np.diff(offsets), kind="stable"), numba.get_num_threads(),
-                )
-            finally:
-                numba.set_num_threads(threads)
+            E, G = self._site_energies_and_gradients(offsets, nbr, vecs, types)
             F, W = forces_and_virials(offsets, nbr, vecs, G, len(types), virials)
             return E, F, (W if virials else None)
         from incipient.potentials.mtp_numpy import evaluate
 
         centre = np.repeat(np.arange(len(types)), np.diff(offsets))
-        E, G = evaluate(t, types, centre, nbr, vecs)
+        E, G = evaluate(t, types, centre, nbr, vecs, repulsive=self.repulsive)
         F = np.zeros((len(types), 3))
         np.add.at(F, centre, G)
         np.add.at(F, nbr, -G)
@@ -385,6 +384,34 @@ class MTP(Calculator):
             W = np.zeros((len(types), 3, 3))
             np.add.at(W, nbr, vecs[:, :, None] * G[:, None, :])
         return E, F, W
+
+    def _site_energies_and_gradients(self, offsets, nbr, vecs, types):
+        """Site energies E (N,) eV and pair gradients G (P, 3) eV/A by the C or numba kernel."""
+        import numba
+
+        if self.backend == "c":
+            from incipient.potentials import mtp_ckernel
+
+            return mtp_ckernel.site_energies_and_gradients(self.tables, offsets, nbr, vecs, types,
+                                                           numba.get_num_threads())
+        from incipient.potentials.mtp_kernel import BLOCK, site_energies_and_gradients
+
+        t = self.tables
+        # a block of BLOCK atoms is the unit of parallel work: one thread when there are
+        # fewer than two blocks per thread
+        threads = numba.get_num_threads()
+        if -(-len(types) // BLOCK) < 2 * threads:
+            numba.set_num_threads(1)
+        try:
+            return site_energies_and_gradients(
+                offsets, nbr, vecs, types, t.radial_coeffs, t.min_dist, t.max_dist, t.scaling,
+                t.mono_parent, t.mono_dir, t.mono_pow, t.mono_lower, t.basic_mu, t.basic_mono,
+                t.times, t.times_mult, t.n_moments, t.mapping, t.moment_coeffs, t.species_coeffs,
+                t.mb_ptr, t.mb_idx, t.pull_ptr, t.pull_i3, t.pull_oth, t.pull_mult,
+                np.argsort(np.diff(offsets), kind="stable"), numba.get_num_threads(),
+            )
+        finally:
+            numba.set_num_threads(threads)
 
     def evaluate_batch(self, structures, *, virials: bool = True) -> list[dict]:
         """Evaluate many structures in one kernel call; one result dict per structure.

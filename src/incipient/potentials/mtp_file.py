@@ -20,12 +20,13 @@ MLIP-3 files (layout read from MLIP-3's ``MLMTPR::Load``/``Save``, ``AnyBasis::R
   ``#MVS`` line is decoded (as ASCII); binary data anywhere else is an error naming the line;
 * an untrained template (MLIP-3 writes no ``species_count``, an empty ``radial_coeffs`` and no
   coefficients) gives "``FILE`` is an untrained template ...: train it first";
-* radial bases: ``RBChebyshev`` (the kernels' basis) is evaluated. ``RBChebyshev_repuls``
-  (MLIP-3: the Chebyshev basis frozen at ``min_dist`` for shorter pairs, plus a fixed pair
-  repulsion 1e4 (exp(-10 (r - 1)) - exp(-10 (min_dist - 1))) eV per neighbour closer than
-  ``min_dist``) is implemented only in the numpy reference (``mtp_numpy``, ``repulsive=True``), so
-  :func:`read_mtp` refuses it unless asked with ``radial_bases=`` (the calculator's compiled
-  kernels would silently drop the clamp and the repulsion). Other bases (``RBShapeev``,
+* radial bases: ``RBChebyshev`` is evaluated and trained. ``RBChebyshev_repuls`` (MLIP-3: the
+  Chebyshev basis frozen at ``min_dist`` for shorter pairs, plus a fixed pair repulsion
+  1e4 (exp(-10 (r - 1)) - exp(-10 (min_dist - 1))) eV per neighbour closer than ``min_dist``) is
+  evaluated by the calculator (``MTP``: every backend, the compiled ones through
+  ``potentials.repulsion``) and by ``mtp_numpy`` (``repulsive=True``), but not trained, so
+  :func:`read_mtp` returns it only when asked with ``radial_bases=READABLE_RADIAL_BASES`` (the
+  trainer would fit it as a plain basis). Other bases (``RBShapeev``,
   ``RBTaylor``, ``BChebyshev``, ...), magnetic MTPs (``magnetic_basis_type``) and MLIP-3 forks'
   bases are refused with their name.
 
@@ -54,14 +55,13 @@ import numpy as np
 from incipient.errors import FileFormatError
 
 SUPPORTED_RADIAL_BASES = ("RBChebyshev",)
-#: radial bases this reader can return when asked (``read_mtp(..., radial_bases=...)``); only the
-#: numpy reference evaluates the second (``mtp_numpy.evaluate(..., repulsive=True)``)
+#: radial bases this reader can return when asked (``read_mtp(..., radial_bases=...)``): the
+#: calculator evaluates both, the trainer only the first
 READABLE_RADIAL_BASES = ("RBChebyshev", "RBChebyshev_repuls")
 #: what MLIP-2/MLIP-3 bases this reader knows of but does not evaluate are (for the error message)
 _OTHER_BASES = {
     "RBChebyshev_repuls": "MLIP-3's Chebyshev basis frozen below min_dist plus a fixed pair repulsion; "
-                          "evaluated only by incipient.potentials.mtp_numpy (repulsive=True), not by the "
-                          "MTP calculator's kernels",
+                          "evaluated by incipient.potentials.MTP (the calculator) but not trained by incipient",
     "RBShapeev": "MLIP's Shapeev polynomial basis",
     "RBTaylor": "MLIP's Taylor (power) basis",
     "BChebyshev": "MLIP's Chebyshev basis without the (max_dist - r)^2 smoothing",
@@ -148,9 +148,9 @@ def _text_part(raw: bytes, path: Path) -> tuple[str, int | None]:
 def read_mtp(path: str | Path, *, radial_bases: tuple[str, ...] = SUPPORTED_RADIAL_BASES) -> MTPModel:
     """Read an MLIP-2 ``.mtp`` or MLIP-3 ``.mtp``/``.almtp`` file (version 1.1.0).
 
-    ``radial_bases``: the radial basis types accepted (default: ``RBChebyshev``, the one every
-    backend evaluates; :data:`READABLE_RADIAL_BASES` adds ``RBChebyshev_repuls`` for the numpy
-    reference). An MLIP-3 selection state after ``#MVS_v1.1`` is skipped.
+    ``radial_bases``: the radial basis types accepted (default: ``RBChebyshev``, the one that is
+    evaluated and trained; :data:`READABLE_RADIAL_BASES` adds ``RBChebyshev_repuls``, which the
+    calculator evaluates). An MLIP-3 selection state after ``#MVS_v1.1`` is skipped.
     """
     path = Path(path)
     try:

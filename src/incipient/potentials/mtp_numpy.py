@@ -6,8 +6,8 @@ vectors over atoms, and derivatives are taken in reverse mode (adjoints of the m
 It is the parity reference for the compiled kernel in ``mtp_kernel``.
 
 ``repulsive=True`` evaluates MLIP-3's ``RBChebyshev_repuls`` basis instead (as MLIP-3's
-``RB_Chebyshev_repuls`` and ``MLMTPR::CalcSiteEnergyDers`` define it; only here, not in the
-compiled kernels): for a pair closer than ``min_dist`` the radial basis takes its value at
+``RB_Chebyshev_repuls`` and ``MLMTPR::CalcSiteEnergyDers`` define it, directly in the radial
+functions; the calculator's compiled kernels get it through ``repulsion``): for a pair closer than ``min_dist`` the radial basis takes its value at
 ``min_dist`` with zero radial derivative (the angular part still uses the true direction), and
 each such neighbour adds ``REPULSION_EV * (exp(-10 (r - 1)) - exp(-10 (min_dist - 1)))`` to the
 centre's site energy (r in A; MLIP-3's fixed constants).
@@ -18,10 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from incipient.potentials.mtp_tables import MTPTables
-
-#: MLIP-3's prefactor (eV) and decay (1/A) of the RBChebyshev_repuls pair repulsion below min_dist
-REPULSION_EV = 1.0e4
-REPULSION_DECAY_PER_A = 10.0
+from incipient.potentials.repulsion import REPULSION_DECAY_PER_A, REPULSION_EV
 
 
 def radial_functions(t: MTPTables, r: np.ndarray, ti: np.ndarray, tj: np.ndarray, *, repulsive: bool = False):
