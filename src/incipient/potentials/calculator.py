@@ -505,7 +505,7 @@ class MTP(Calculator):
         c = object.__new__(type(self))
         Calculator.__init__(c)
         for k in ("model", "sha256", "min_pair_fraction", "min_pair_A", "species_numbers", "_type_of", "_type_lut",
-                  "tables", "backend"):
+                  "tables", "backend", "repulsive"):
             setattr(c, k, getattr(self, k))
         return c
 
