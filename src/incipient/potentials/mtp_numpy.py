@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from incipient.potentials.mtp_tables import MTPTables
-from incipient.potentials.repulsion import REPULSION_DECAY_PER_A, REPULSION_EV
+from incipient.potentials.repulsion import REPULSION_DECAY_PER_A, REPULSION_EV, repulsion_energy_eV
 
 
 def radial_functions(t: MTPTables, r: np.ndarray, ti: np.ndarray, tj: np.ndarray, *, repulsive: bool = False):
@@ -104,7 +104,7 @@ def evaluate(t: MTPTables, types: np.ndarray, centre: np.ndarray, neighbour: np.
         close = r < t.min_dist
         if close.any():
             a = REPULSION_DECAY_PER_A
-            e = REPULSION_EV * (np.exp(-a * (r[close] - 1.0)) - np.exp(-a * (t.min_dist - 1.0)))
+            e = repulsion_energy_eV(r[close], t.min_dist)
             E = E + np.bincount(centre[close], weights=e, minlength=N)
             G[close] += (-a * REPULSION_EV * np.exp(-a * (r[close] - 1.0)))[:, None] * u[close]
     return E, G
